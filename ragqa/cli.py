@@ -1,0 +1,180 @@
+"""`ragqa` on the command line: a thin layer over ragqa.pipeline.RAG.
+
+Each command opens the library and calls one method. A RagqaError prints one red line
+and exits 1; no traceback reaches a person for a foreseeable mistake."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from .errors import RagqaError
+
+app = typer.Typer(
+    name="ragqa", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Answers questions from your own documents, locally, with checked citations, or says it cannot.",
+)
+console = Console()
+err = Console(stderr=True)
+
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", "-i", help="Index directory [env RAGQA_INDEX; default indexes/default].")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="GGUF model file [env RAGQA_MODEL; default bundled SmolLM2-135M].")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _rag(index: Path | None, **overrides):
+    from .pipeline import RAG
+
+    return RAG(index, **overrides)
+
+
+def _generation_options(model, n_ctx, n_gpu_layers, threads, temperature, top_p, sample_top_k, max_tokens, seed, system_prompt) -> dict:
+    return {"model_path": model, "n_ctx": n_ctx, "n_gpu_layers": n_gpu_layers, "n_threads": threads,
+            "temperature": temperature, "top_p": top_p, "top_k_sampling": sample_top_k, "max_tokens": max_tokens,
+            "seed": seed, "system_prompt": system_prompt}
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.", show_default=False)],
+    index: IndexOpt = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Add files and folders to an index (.txt .md .rst .html .pdf .docx). Unchanged files are skipped."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .render import failures_table, ingest_summary
+
+    with _rag(index) as rag:
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[chunks]} chunks · {task.fields[rate]}"), TimeElapsedColumn(),
+                            TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=json_out, transient=False)
+        state = {"chunks": 0, "task": None}
+        import time as _time
+
+        t0 = _time.perf_counter()
+
+        def on_event(kind: str, **data) -> None:
+            if kind == "start":
+                state["task"] = progress.add_task("ingesting", total=data["files"], chunks=0, rate="")
+            elif kind == "file":
+                progress.advance(state["task"])
+            elif kind == "embedded":
+                state["chunks"] += data["chunks"]
+                rate = state["chunks"] / max(1e-9, _time.perf_counter() - t0)
+                progress.update(state["task"], chunks=state["chunks"], rate=f"{rate:.0f} chunks/s")
+
+        with progress:
+            report = rag.ingest(paths, prune=prune, on_event=on_event)
+    if json_out:
+        console.print_json(json.dumps(report.to_dict()))
+    else:
+        if report.chunks_embedded == 0 and not report.failed and report.unchanged:
+            console.print(f"Nothing to do: all {len(report.unchanged)} files are unchanged (no embedding work).")
+        console.print(ingest_summary(report))
+        if report.failed:
+            console.print(failures_table(report))
+    if report.failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
+    index: IndexOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming.")] = False,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="Sources given to the model.")] = None,
+    show_sources: Annotated[bool, typer.Option("--sources", help="Also print every source given to the model.")] = False,
+    model: ModelOpt = None,
+    n_ctx: Annotated[Optional[int], typer.Option(help="Context size in tokens.")] = None,
+    n_gpu_layers: Annotated[Optional[int], typer.Option(help="Layers offloaded to the GPU (-1: all; needs a CUDA build).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (0: every core).")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (0: greedy).")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling.")] = None,
+    sample_top_k: Annotated[Optional[int], typer.Option("--sample-top-k", help="Top-k sampling.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Longest answer, in tokens.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Sampling seed.")] = None,
+    system_prompt: Annotated[Optional[str], typer.Option(help="Replace the system prompt.")] = None,
+) -> None:
+    """Answer a question from the index, with citations, or abstain."""
+    from .render import answer_footer, sources_table
+    from .types import Answer
+
+    gen = _generation_options(model, n_ctx, n_gpu_layers, threads, temperature, top_p, sample_top_k, max_tokens, seed, system_prompt)
+    with _rag(index, **gen) as rag:
+        if json_out:
+            answer = rag.ask(question, top_k=top_k)
+            console.print_json(json.dumps(answer.to_dict()))
+            return
+        answer = None
+        for part in rag.stream(question, top_k=top_k):
+            if isinstance(part, Answer):
+                answer = part
+            else:
+                console.print(part, end="", highlight=False, markup=False, soft_wrap=True)
+        console.print()
+        answer_footer(console, answer)
+        if show_sources:
+            console.print(sources_table(answer))
+
+
+@app.command()
+def chat(
+    index: IndexOpt = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="Sources given to the model.")] = None,
+    model: ModelOpt = None,
+) -> None:
+    """Interactive questions and answers in the terminal (/help for commands)."""
+    from .chat import run_chat
+
+    with _rag(index, model_path=model) as rag:
+        run_chat(rag, console, top_k=top_k)
+
+
+@app.command()
+def status(
+    index: IndexOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Documents, chunks, vectors, models and sizes on disk of an index."""
+    from rich.table import Table
+
+    with _rag(index) as rag:
+        info = rag.status()
+    if json_out:
+        console.print_json(json.dumps(info))
+        return
+    table = Table(title=f"Index {info['index']}", show_header=False)
+    for key in ("documents", "chunks", "vectors", "database", "model", "created_at", "ragqa_version"):
+        table.add_row(key, str(info[key]))
+    emb = info["embedder"] or {}
+    table.add_row("embedder", f"{emb.get('name')} ({emb.get('dimension')} dims, {emb.get('max_tokens')} tokens)")
+    table.add_row("chunking", str(info["chunking"]))
+    for name, size in info["bytes_on_disk"].items():
+        table.add_row(name, f"{size / 1024:.1f} KiB")
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except RagqaError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""File -> text, with the offset where each page starts (PDF) so citations can name a page.
+
+Formats: .txt .md .markdown .rst (encoding detected), .html .htm (real HTML parser),
+.pdf (pypdf, one page at a time), .docx (python-docx). Each failure raises a
+DocumentError with a reason a person can act on; ingest records it and goes on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import DocumentError, EmptyDocumentError, UnsupportedFormatError
+from .types import LoadedText, Page
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
+HTML_SUFFIXES = {".html", ".htm"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
+
+_PREFERRED_ENCODINGS = ("cp1252", "latin_1", "iso8859_15", "cp1251", "shift_jis", "gb18030", "euc_kr")
+_BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_SPACE_RUNS = re.compile(r"[ \t\u00a0]+")
+
+
+def is_supported(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def load(path: Path) -> LoadedText:
+    """Read one file. Raises DocumentError (or a subclass) with the reason it cannot."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnsupportedFormatError(f"unsupported file type {suffix or '(none)'}")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DocumentError(f"cannot read file: {e.strerror or e}") from None
+    if not data.strip():
+        raise EmptyDocumentError("empty file")
+    if suffix in TEXT_SUFFIXES:
+        text, encoding = decode(data)
+        loaded = LoadedText(text=text, encoding=encoding)
+    elif suffix in HTML_SUFFIXES:
+        loaded = _load_html(data)
+    elif suffix == ".pdf":
+        loaded = _load_pdf(path)
+    else:
+        loaded = _load_docx(path)
+    if not loaded.text.strip():
+        raise EmptyDocumentError("no text could be extracted")
+    return loaded
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Bytes -> (text, encoding). UTF-8 (with or without BOM) first, then detection."""
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DocumentError("binary file (contains NUL bytes), not text")
+    try:
+        return _normalize(data.decode("utf-8-sig")), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise DocumentError("cannot detect the text encoding (binary file?)")
+    # Short texts often fit several code pages equally well; break ties toward the
+    # most widespread legacy encodings rather than the detector's first guess.
+    tied = [m for m in matches if m.chaos <= best.chaos and m.coherence >= best.coherence]
+    for name in _PREFERRED_ENCODINGS:
+        for m in tied:
+            if m.encoding == name:
+                return _normalize(str(m)), m.encoding
+    return _normalize(str(best)), best.encoding
+
+
+def _normalize(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _BLANK_RUNS.sub("\n\n", text).strip() + "\n"
+
+
+def _load_html(data: bytes) -> LoadedText:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(data, "lxml")
+    for tag in soup(["script", "style", "noscript", "template", "head"]):
+        tag.decompose()
+    blocks = []
+    for block in soup.find_all(["p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "pre", "td", "th", "blockquote", "dd", "dt"]):
+        if block.find(["p", "li", "pre", "blockquote", "td"]):
+            continue  # a container; its children are taken one by one
+        text = _SPACE_RUNS.sub(" ", block.get_text(" ", strip=True)).strip()
+        if text:
+            blocks.append(text)
+    if not blocks:  # no block markup at all: take the visible text
+        blocks = [_SPACE_RUNS.sub(" ", soup.get_text("\n", strip=True))]
+    return LoadedText(text=_normalize("\n\n".join(blocks)), encoding=soup.original_encoding)
+
+
+def _load_pdf(path: Path) -> LoadedText:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            try:
+                reader.decrypt("")
+            except Exception:
+                raise DocumentError("encrypted PDF") from None
+        parts: list[str] = []
+        pages: list[Page] = []
+        offset = 0
+        for number, page in enumerate(reader.pages, start=1):
+            text = _normalize(page.extract_text() or "").strip()
+            if not text:
+                continue
+            pages.append(Page(number=number, start=offset))
+            parts.append(text)
+            offset += len(text) + 2  # the "\n\n" that joins pages
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
+        raise DocumentError(f"corrupt or unreadable PDF: {e}") from None
+    except Exception as e:  # pypdf raises a wide range of errors on damaged files
+        raise DocumentError(f"corrupt or unreadable PDF: {type(e).__name__}: {e}") from None
+    if not parts:
+        raise EmptyDocumentError("PDF has no extractable text (scanned images need OCR)")
+    return LoadedText(text="\n\n".join(parts) + "\n", pages=tuple(pages))
+
+
+def _load_docx(path: Path) -> LoadedText:
+    import zipfile
+
+    from docx import Document as DocxDocument
+
+    try:
+        doc = DocxDocument(str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise DocumentError(f"corrupt or unreadable DOCX: {e}") from None
+    except Exception as e:
+        raise DocumentError(f"corrupt or unreadable DOCX: {type(e).__name__}: {e}") from None
+    blocks = [p.text.strip() for p in doc.paragraphs if p.text.strip()]
+    for table in doc.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells if c.text.strip()]
+            if cells:
+                blocks.append(" | ".join(cells))
+    return LoadedText(text=_normalize("\n\n".join(blocks)))

@@ -1,0 +1,225 @@
+"""The RAG facade: ingest(), ask(), stream(), condense(), status().
+
+The CLI, the chat and (later) the server are thin layers over this class; they hold no
+logic that the Python API lacks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import confidence as conf
+from .citations import check as check_citations
+from .confidence import BlendScorer, Scorer
+from .embedding import Embedder, SentenceTransformerEmbedder
+from .errors import IndexNotFoundError, InputError
+from .generation import Generator, LlamaCppGenerator, SamplingParams
+from .ingest import EventHandler, IngestReport, run_ingest
+from .prompts import ABSTAIN_TEXT, answer_messages, condense_messages
+from .retrieval import DenseRetriever
+from .settings import Settings
+from .store import MANIFEST, VECTORS, Store, redact
+from .textutil import content_words
+from .types import Answer, Hit
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+
+
+class RAG:
+    """`RAG("indexes/default")`; every Settings field can be given as a keyword."""
+
+    def __init__(self, index: str | Path | None = None, *, settings: Settings | None = None,
+                 embedder: Embedder | None = None, generator: Generator | None = None,
+                 scorer: Scorer | None = None, **overrides: Any):
+        base = settings or Settings.load()
+        if index is not None:
+            overrides["index_dir"] = index
+        self.settings = base.replace(**overrides) if overrides else base
+        self._embedder = embedder
+        self._generator = generator
+        self.scorer: Scorer = scorer or BlendScorer()
+        self._reader: Store | None = None
+        self._reader_mtime: float | None = None
+
+    # --- components, loaded when first needed -------------------------------------
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.settings.index_dir)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            s = self.settings
+            self._embedder = SentenceTransformerEmbedder(s.embedder, processes=s.embed_processes, batch_size=s.embed_batch_size)
+        return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            s = self.settings
+            self._generator = LlamaCppGenerator(s.model_path, n_ctx=s.n_ctx, n_gpu_layers=s.n_gpu_layers,
+                                                n_threads=s.n_threads, seed=s.seed)
+        return self._generator
+
+    def _embedder_info(self) -> dict:
+        e = self.embedder
+        return {"name": e.name, "dimension": e.dimension, "max_tokens": e.max_tokens}
+
+    def _store(self) -> Store:
+        """The index opened for reading; reopened when another process saved new vectors."""
+        vectors = self.index_dir / VECTORS
+        mtime = vectors.stat().st_mtime if vectors.exists() else None
+        if self._reader is None or mtime != self._reader_mtime:
+            if not (self.index_dir / MANIFEST).exists():  # before any model loads
+                raise IndexNotFoundError(f"no index at {self.index_dir} (run `ragqa ingest PATH --index {self.index_dir}` first)")
+            if self._reader is not None:
+                self._reader.close()
+            self._reader = Store.open(self.index_dir, self.settings.resolved_database_url, self._embedder_info())
+            self._reader_mtime = mtime
+        return self._reader
+
+    # --- ingest -------------------------------------------------------------------
+
+    def ingest(self, paths: Iterable[str | Path], *, prune: bool = False,
+               on_event: EventHandler | None = None) -> IngestReport:
+        paths = list(paths)
+        if not paths:
+            raise InputError("nothing to ingest: give at least one file or folder")
+        for path in paths:  # before any model loads
+            if not Path(path).expanduser().exists():
+                raise InputError(f"no such file or folder: {path}")
+        s = self.settings
+        chunking = {"chunk_tokens": s.chunk_tokens, "chunk_overlap": s.chunk_overlap}
+        with Store.open(self.index_dir, s.resolved_database_url, self._embedder_info(), chunking, write=True) as store:
+            recorded = store.manifest.get("chunking", chunking)  # an index keeps the chunking it was built with
+            report = run_ingest(store, self.embedder, paths, chunk_tokens=int(recorded["chunk_tokens"]),
+                                chunk_overlap=int(recorded["chunk_overlap"]), prune=prune, on_event=on_event)
+        return report
+
+    # --- ask ----------------------------------------------------------------------
+
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Hit]:
+        return DenseRetriever(self._store(), self.embedder).search(question, top_k or self.settings.top_k)
+
+    def ask(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None) -> Answer:
+        answer = None
+        for part in self.stream(question, top_k=top_k, retrieval_query=retrieval_query):
+            if isinstance(part, Answer):
+                answer = part
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, *, top_k: int | None = None,
+               retrieval_query: str | None = None) -> Iterator[str | Answer]:
+        """Yield the answer's text as it is generated, then the final Answer.
+
+        The streamed text is the model's draft; the Answer says whether it stands
+        (grounded and confident enough) or is withdrawn as an abstention."""
+        question = _check_question(question)
+        s = self.settings
+        t0 = time.perf_counter()
+        hits = self.retrieve(retrieval_query or question, top_k)
+        t1 = time.perf_counter()
+        signals: dict[str, Any] = conf.retrieval_signals([h.score for h in hits])
+        early = conf.before_generation(signals, s.min_relevance) if hits else conf.Decision(True, 0.0, "the index is empty", False)
+        if early is not None:
+            yield self._abstained(question, hits, signals, early, t0, t1, t1, retrieval_query)
+            return
+        params = SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
+                                top_k=s.top_k_sampling, seed=s.seed)
+        pieces: list[str] = []
+        for piece in self.generator.chat(answer_messages(question, hits, s.system_prompt), params):
+            pieces.append(piece)
+            yield piece
+        t2 = time.perf_counter()
+        text = "".join(pieces).strip()
+        checked = check_citations(text, hits)
+        signals.update({
+            "n_citations": len(checked.citations), "n_invalid_citations": len(checked.invalid),
+            "cited": [c.n for c in checked.citations], "grounding": checked.grounding,
+            "citation_support": round(sum(c.support for c in checked.citations) / len(checked.citations), 4) if checked.citations else 0.0,
+            "numbers_supported": checked.numbers_supported, "declined": conf.declined(text),
+        })
+        decision = conf.decide(signals, self.scorer, min_confidence=s.min_confidence, min_grounding=s.min_grounding)
+        if decision.abstain:
+            yield self._abstained(question, hits, signals, decision, t0, t1, t2, retrieval_query, draft=text)
+            return
+        yield Answer(question=question, answer=text, abstained=False, confidence=decision.confidence,
+                     reason=decision.reason, citations=checked.citations, sources=tuple(hits), signals=signals,
+                     calibrated=decision.calibrated, timings=_timings(t0, t1, t2), retrieval_query=retrieval_query)
+
+    def _abstained(self, question: str, hits: Sequence[Hit], signals: dict, decision: conf.Decision,
+                   t0: float, t1: float, t2: float, retrieval_query: str | None, draft: str = "") -> Answer:
+        if draft:
+            signals = {**signals, "draft": draft}
+        return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, confidence=decision.confidence,
+                      reason=decision.reason, citations=(), sources=tuple(hits), signals=signals,
+                      calibrated=decision.calibrated, timings=_timings(t0, t1, t2), retrieval_query=retrieval_query)
+
+    # --- conversation -------------------------------------------------------------
+
+    def condense(self, history: Sequence[tuple[str, str]], question: str) -> str:
+        """Rewrite a follow-up into a standalone question for retrieval. If the model's
+        rewrite drops the question's own words, fall back to the previous question
+        joined to the follow-up (which still carries the conversation's subject)."""
+        question = _check_question(question)
+        if not history:
+            return question
+        params = SamplingParams(max_tokens=48, temperature=0.0, seed=self.settings.seed, stop=("\n",))
+        rewrite = "".join(self.generator.chat(condense_messages(history, question), params)).strip().strip('"')
+        own = content_words(question)
+        kept = len(own & content_words(rewrite)) / len(own) if own else 1.0
+        if rewrite and len(rewrite.split()) <= 40 and kept >= 0.5 and rewrite.lower() != question.lower():
+            return rewrite
+        return f"{history[-1][0]} {question}"
+
+    # --- status -------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        store = Store.open(self.index_dir, self.settings.resolved_database_url)
+        try:
+            counts = store.counts()
+        finally:
+            store.close()
+        sizes = {p.name: p.stat().st_size for p in sorted(self.index_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
+        s = self.settings
+        return {
+            "index": str(self.index_dir), "database": redact(s.resolved_database_url), **counts,
+            "embedder": store.manifest.get("embedder"), "chunking": store.manifest.get("chunking"),
+            "model": str(s.model_path or "default (SmolLM2-135M-Instruct Q4_1)"),
+            "created_at": store.manifest.get("created_at"), "ragqa_version": store.manifest.get("ragqa_version"),
+            "bytes_on_disk": sizes,
+        }
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        close = getattr(self._embedder, "close", None)
+        if close:
+            close()
+
+    def __enter__(self) -> "RAG":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check_question(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise InputError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+    return question
+
+
+def _timings(t0: float, t1: float, t2: float) -> dict[str, float]:
+    return {"retrieve_s": t1 - t0, "generate_s": t2 - t1, "total_s": time.perf_counter() - t0}

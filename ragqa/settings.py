@@ -1,0 +1,120 @@
+"""One Settings object. Precedence: keyword arguments > RAGQA_* environment variables >
+ragqa.toml (in the working directory, or the file named by RAGQA_CONFIG) > defaults.
+
+Every field is one environment variable: `model_path` is RAGQA_MODEL_PATH, and so on
+(with the short aliases RAGQA_INDEX and RAGQA_MODEL)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You answer questions using only the numbered sources you are given. "
+    "Answer in one or two short sentences and put the number of the source you used "
+    "in square brackets, like [1]. If the sources do not contain the answer, reply "
+    "exactly: I cannot answer from these documents."
+)
+
+ALIASES = {"index": "index_dir", "model": "model_path"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    # where things live
+    index_dir: Path = Path("indexes/default")
+    database_url: str | None = None  # default: sqlite:///<index_dir>/ragqa.db
+    # models (None = the bundled defaults)
+    embedder: str | None = None  # a sentence-transformers model directory or name
+    model_path: str | None = None  # any GGUF file
+    # ingest
+    chunk_tokens: int = 200  # never more than the embedder's window
+    chunk_overlap: int = 40
+    embed_batch_size: int = 32
+    embed_processes: int = 0  # 0 = one per core when there is enough to embed
+    # retrieval
+    top_k: int = 4
+    min_relevance: float = 0.25  # best cosine below this: nothing relevant was found
+    # generation
+    n_ctx: int = 2048
+    n_gpu_layers: int = 0  # -1 offloads every layer (needs a CUDA build of llama-cpp-python)
+    n_threads: int = 0  # 0 = every core
+    temperature: float = 0.0
+    top_p: float = 0.95
+    top_k_sampling: int = 40
+    max_tokens: int = 160
+    seed: int = 42
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    # answering
+    min_confidence: float = 0.5  # abstain below this
+    min_grounding: float = 0.5  # share of the answer's content words found in what it cites
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.index_dir).resolve() / 'ragqa.db'}"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **_coerce_all({k: v for k, v in changes.items() if v is not None}))
+
+    @classmethod
+    def load(cls, **overrides: Any) -> "Settings":
+        values: dict[str, Any] = {}
+        values.update(_from_toml())
+        values.update(_from_env())
+        values.update({ALIASES.get(k, k): v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**_coerce_all(values))
+
+
+def _types() -> dict[str, Any]:
+    return {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce_all(values: dict[str, Any]) -> dict[str, Any]:
+    types = _types()
+    return {k: _coerce(k, v, types.get(k, "str")) for k, v in values.items()}
+
+
+def _coerce(name: str, value: Any, type_name: str) -> Any:
+    try:
+        if "Path" in type_name:
+            return Path(value)
+        if type_name.startswith("int"):
+            return int(value)
+        if type_name.startswith("float"):
+            return float(value)
+        return value if value is None else str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r}: {value!r} is not a valid {type_name}") from None
+
+
+def _from_env() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    names = {f.name for f in fields(Settings)} | set(ALIASES)
+    for name in names:
+        value = os.environ.get(f"RAGQA_{name.upper()}")
+        if value not in (None, ""):
+            out[ALIASES.get(name, name)] = value
+    return out
+
+
+def _from_toml() -> dict[str, Any]:
+    path = Path(os.environ.get("RAGQA_CONFIG", "ragqa.toml"))
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from None
+    section = data.get("ragqa", data)
+    return {ALIASES.get(k, k): v for k, v in section.items()}

@@ -1,0 +1,301 @@
+"""One index: SQL rows (documents, chunks) and FAISS vectors kept in step, and a manifest.
+
+Layout of an index directory:
+    manifest.json   embedder name and dimension, chunking, ragqa version
+    ragqa.db        the SQLite database (unless RAGQA_DATABASE_URL names another)
+    vectors.faiss   vectors keyed by chunk id
+    .write.lock     held by the one process writing
+
+The database is the record; the vectors follow it. Writes commit the rows first, then
+change the vectors in memory, then save them atomically. A crash between the two
+leaves rows without vectors or vectors without rows; `reconcile()` (run whenever the
+index is opened for writing) drops both, and the next ingest redoes the documents
+whose rows it dropped. Chunk ids are never reused (AUTOINCREMENT), so a stale vector
+can never be taken for a new chunk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    DateTime, Float, ForeignKey, Integer, String, Text, create_engine, delete, event, func, select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from . import __version__
+from .errors import IndexLockedError, IndexMismatchError, IndexNotFoundError
+from .types import Chunk, ChunkSpan
+from .vectors import VectorIndex
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+LOCK = ".write.lock"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(512), index=True)
+    path: Mapped[str] = mapped_column(String(4096), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    mtime: Mapped[float] = mapped_column(Float)
+    n_chunks: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChunkRow(Base):
+    __tablename__ = "chunks"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    page: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    n_tokens: Mapped[int] = mapped_column(Integer)
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    path: str
+    name: str
+    sha256: str
+    size: int
+    mtime: float
+    chunks: Sequence[ChunkSpan]
+    vectors: "np.ndarray"
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+    return engine
+
+
+def redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Store:
+    """Open with `Store.open(...)` to read, `Store.open(..., write=True)` to change."""
+
+    def __init__(self, index_dir: Path, database_url: str, manifest: dict, write: bool):
+        self.index_dir = index_dir
+        self.database_url = database_url
+        self.manifest = manifest
+        self.write = write
+        self.engine = make_engine(database_url)
+        self._lock_fd: int | None = None
+        if write:
+            self._take_lock()
+            Base.metadata.create_all(self.engine)
+        self.vectors = VectorIndex.load(index_dir / VECTORS, int(manifest["embedder"]["dimension"]))
+
+    # --- opening -----------------------------------------------------------------
+
+    @classmethod
+    def open(cls, index_dir: Path, database_url: str, embedder_info: dict | None = None,
+             chunking: dict | None = None, write: bool = False) -> "Store":
+        """Open an index. With write=True, create it if missing (embedder_info and
+        chunking are then recorded in its manifest) and repair a crashed write."""
+        index_dir = Path(index_dir)
+        manifest_path = index_dir / MANIFEST
+        if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if embedder_info is not None:
+                check_embedder(manifest, embedder_info, index_dir)
+        elif write:
+            if embedder_info is None or chunking is None:
+                raise ValueError("a new index needs embedder_info and chunking")
+            index_dir.mkdir(parents=True, exist_ok=True)
+            manifest = {
+                "format": 1,
+                "ragqa_version": __version__,
+                "created_at": _now().isoformat(timespec="seconds"),
+                "embedder": embedder_info,
+                "chunking": chunking,
+                "vectors": {"faiss": "IDMap2,Flat", "metric": "inner_product"},
+            }
+        else:
+            raise IndexNotFoundError(f"no index at {index_dir} (run `ragqa ingest PATH --index {index_dir}` first)")
+        store = cls(index_dir, database_url, manifest, write)
+        if write:
+            store._write_manifest()
+            store.reconcile()
+        return store
+
+    def _take_lock(self) -> None:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise IndexLockedError(f"another process is writing {self.index_dir}; try again when it finishes") from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        if self.write and self.vectors.dirty:
+            self.save()
+        self.engine.dispose()
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _write_manifest(self) -> None:
+        path = self.index_dir / MANIFEST
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    # --- writing -----------------------------------------------------------------
+
+    def documents_by_path(self) -> dict[str, DocumentRow]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            return {d.path: d for d in s.scalars(select(DocumentRow))}
+
+    def put_documents(self, docs: Sequence[NewDocument]) -> None:
+        """Insert or replace documents, their chunks and vectors, in one transaction."""
+        import numpy as np
+
+        old_chunk_ids: list[int] = []
+        new_ids: list[int] = []
+        with Session(self.engine) as s, s.begin():
+            for doc in docs:
+                old = s.scalar(select(DocumentRow).where(DocumentRow.path == doc.path))
+                if old is not None:
+                    old_chunk_ids += s.scalars(select(ChunkRow.id).where(ChunkRow.document_id == old.id)).all()
+                    s.execute(delete(ChunkRow).where(ChunkRow.document_id == old.id))
+                    s.delete(old)
+                    s.flush()
+                row = DocumentRow(name=doc.name, path=doc.path, sha256=doc.sha256, size=doc.size,
+                                  mtime=doc.mtime, n_chunks=len(doc.chunks), updated_at=_now())
+                s.add(row)
+                s.flush()
+                rows = [ChunkRow(document_id=row.id, ordinal=i, text=c.text, start=c.start, end=c.end,
+                                 page=c.page, n_tokens=c.n_tokens) for i, c in enumerate(doc.chunks)]
+                s.add_all(rows)
+                s.flush()
+                new_ids += [r.id for r in rows]
+        # committed: now the vectors follow
+        self.vectors.remove(old_chunk_ids)
+        if new_ids:
+            self.vectors.add(np.asarray(new_ids, dtype=np.int64), np.concatenate([d.vectors for d in docs if len(d.chunks)]))
+
+    def remove_documents(self, paths: Iterable[str]) -> int:
+        paths = list(paths)
+        if not paths:
+            return 0
+        with Session(self.engine) as s, s.begin():
+            doc_ids = s.scalars(select(DocumentRow.id).where(DocumentRow.path.in_(paths))).all()
+            chunk_ids = s.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(doc_ids))).all()
+            s.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
+            s.execute(delete(DocumentRow).where(DocumentRow.id.in_(doc_ids)))
+        self.vectors.remove(chunk_ids)
+        return len(doc_ids)
+
+    def save(self) -> None:
+        self.vectors.save(self.index_dir / VECTORS)
+
+    def reconcile(self) -> dict[str, int]:
+        """Make rows and vectors agree after a crash: the rows are the record."""
+        with Session(self.engine) as s:
+            chunk_ids = set(s.scalars(select(ChunkRow.id)).all())
+        vector_ids = self.vectors.ids()
+        orphans = vector_ids - chunk_ids
+        missing = chunk_ids - vector_ids
+        dropped = 0
+        if orphans:
+            self.vectors.remove(orphans)
+        if missing:
+            with Session(self.engine) as s, s.begin():
+                doc_ids = s.scalars(select(ChunkRow.document_id).where(ChunkRow.id.in_(missing)).distinct()).all()
+                stale = s.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(doc_ids))).all()
+                s.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
+                s.execute(delete(DocumentRow).where(DocumentRow.id.in_(doc_ids)))
+                dropped = len(doc_ids)
+            self.vectors.remove(stale)
+        if orphans or missing:
+            log.warning("repaired index %s: %d orphan vectors removed, %d half-written documents dropped",
+                        self.index_dir, len(orphans), dropped)
+            self.save()
+        return {"orphan_vectors": len(orphans), "dropped_documents": dropped}
+
+    # --- reading -----------------------------------------------------------------
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        if not ids:
+            return {}
+        with Session(self.engine) as s:
+            rows = s.execute(
+                select(ChunkRow, DocumentRow.name, DocumentRow.path)
+                .join(DocumentRow, DocumentRow.id == ChunkRow.document_id)
+                .where(ChunkRow.id.in_(list(ids)))
+            ).all()
+        return {
+            c.id: Chunk(id=c.id, document_id=c.document_id, document=name, path=path, ordinal=c.ordinal,
+                        text=c.text, start=c.start, end=c.end, page=c.page)
+            for c, name, path in rows
+        }
+
+    def counts(self) -> dict[str, int]:
+        with Session(self.engine) as s:
+            try:
+                docs = s.scalar(select(func.count()).select_from(DocumentRow)) or 0
+                chunks = s.scalar(select(func.count()).select_from(ChunkRow)) or 0
+            except Exception:  # an index whose database was never written
+                docs = chunks = 0
+        return {"documents": docs, "chunks": chunks, "vectors": len(self.vectors)}
+
+
+def check_embedder(manifest: dict, embedder_info: dict, index_dir: Path) -> None:
+    recorded = manifest.get("embedder", {})
+    if recorded.get("name") != embedder_info.get("name") or int(recorded.get("dimension", -1)) != int(embedder_info["dimension"]):
+        raise IndexMismatchError(
+            f"the index at {index_dir} was built with embedder {recorded.get('name')!r} "
+            f"({recorded.get('dimension')} dimensions), not {embedder_info.get('name')!r} "
+            f"({embedder_info.get('dimension')}): use that embedder, or ingest into a new --index"
+        )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

@@ -1,0 +1,128 @@
+"""The values that travel through the pipeline. Plain frozen dataclasses, no behaviour
+beyond conversion to JSON-ready dicts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Page:
+    """Where a page starts in a document's extracted text (1-based page number)."""
+
+    number: int
+    start: int
+
+
+@dataclass(frozen=True)
+class LoadedText:
+    """A file's text as extracted, with the offset at which each page starts."""
+
+    text: str
+    pages: tuple[Page, ...] = ()
+    encoding: str | None = None
+
+    def page_at(self, offset: int) -> int | None:
+        page = None
+        for p in self.pages:
+            if p.start <= offset:
+                page = p.number
+            else:
+                break
+        return page
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """A chunk as cut by the chunker: its text is exactly source[start:end]."""
+
+    text: str
+    start: int
+    end: int
+    page: int | None
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A stored chunk. `id` is its database id and also its FAISS vector id."""
+
+    id: int
+    document_id: int
+    document: str  # file name without extension
+    path: str
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    page: int | None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by retrieval with its score (cosine similarity for dense search)."""
+
+    chunk: Chunk
+    score: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A `[n]` marker of the answer, mapped to the span of source n that supports it."""
+
+    n: int
+    document: str
+    path: str
+    page: int | None
+    start: int  # character offsets in the document's extracted text
+    end: int
+    quote: str
+    support: float  # word overlap between the cited sentence and the quoted span, 0..1
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    confidence: float
+    reason: str
+    citations: tuple[Citation, ...] = ()
+    sources: tuple[Hit, ...] = ()
+    signals: dict[str, Any] = field(default_factory=dict)
+    calibrated: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    retrieval_query: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "confidence": round(self.confidence, 4),
+            "calibrated": self.calibrated,
+            "reason": self.reason,
+            "citations": [asdict(c) for c in self.citations],
+            "sources": [
+                {
+                    "n": i,
+                    "document": h.chunk.document,
+                    "path": h.chunk.path,
+                    "page": h.chunk.page,
+                    "score": round(h.score, 4),
+                    "text": h.chunk.text,
+                }
+                for i, h in enumerate(self.sources, start=1)
+            ],
+            "signals": self.signals,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            **({"retrieval_query": self.retrieval_query} if self.retrieval_query else {}),
+        }
+
+
+def document_name(path: str) -> str:
+    """The name a document is known by: its file name without extension."""
+    return PurePath(path).stem

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "corpora" / "demo"
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    """A small folder of documents about unrelated subjects."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "volcanoes.txt").write_text(
+        "Volcanoes\n\nMount Etna is an active volcano on the east coast of Sicily. "
+        "It erupted violently in 1669 and destroyed the town of Nicolosi.\n\n"
+        "Etna is the highest active volcano in Europe outside the Caucasus.\n", encoding="utf-8")
+    (folder / "bees.md").write_text(
+        "# Bees\n\nHoney bees communicate the location of flowers with a waggle dance. "
+        "A colony has one queen, thousands of workers and a few hundred drones.\n", encoding="utf-8")
+    (folder / "lighthouse.html").write_text(
+        "<html><head><title>Lighthouse</title><script>alert('no')</script></head><body>"
+        "<p>The Pharos of Alexandria was a lighthouse built by the Ptolemaic Kingdom.</p>"
+        "<p>It was one of the Seven Wonders of the Ancient World.</p></body></html>", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def demo_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "demo"
+    shutil.copytree(DEMO, folder)
+    return folder
+
+
+@pytest.fixture
+def fake_rag(tmp_path: Path):
+    from ragqa import RAG
+    from ragqa.testing import ExtractiveGenerator, HashEmbedder
+
+    rag = RAG(tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(), min_relevance=0.1)
+    yield rag
+    rag.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch):
+    """Tests see only the settings they set themselves."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("RAGQA_"):
+            monkeypatch.delenv(key)

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+
+from ragqa.errors import IndexLockedError, IndexMismatchError, IndexNotFoundError
+from ragqa.store import NewDocument, Store
+from ragqa.types import ChunkSpan
+
+INFO = {"name": "hash-embedder", "dimension": 8, "max_tokens": 128}
+CHUNKING = {"chunk_tokens": 50, "chunk_overlap": 10}
+
+
+def url(tmp_path):
+    return f"sqlite:///{tmp_path / 'idx' / 'ragqa.db'}"
+
+
+def doc(path: str, n: int, seed: int = 0) -> NewDocument:
+    rng = np.random.default_rng(seed)
+    vecs = rng.normal(size=(n, 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    chunks = [ChunkSpan(text=f"{path} chunk {i}", start=i * 10, end=i * 10 + 9, page=None, n_tokens=3) for i in range(n)]
+    return NewDocument(path=path, name=path, sha256=f"h{seed}", size=1, mtime=0.0, chunks=chunks, vectors=vecs)
+
+
+def open_w(tmp_path):
+    return Store.open(tmp_path / "idx", url(tmp_path), INFO, CHUNKING, write=True)
+
+
+def test_rows_and_vectors_stay_in_step(tmp_path):
+    with open_w(tmp_path) as s:
+        s.put_documents([doc("a", 3), doc("b", 2, 1)])
+        assert s.counts() == {"documents": 2, "chunks": 5, "vectors": 5}
+        s.put_documents([doc("a", 1, 2)])  # replace a
+        assert s.counts() == {"documents": 2, "chunks": 3, "vectors": 3}
+        s.remove_documents(["b"])
+        assert s.counts() == {"documents": 1, "chunks": 1, "vectors": 1}
+    with Store.open(tmp_path / "idx", url(tmp_path)) as r:  # saved on close, reopened
+        assert r.counts() == {"documents": 1, "chunks": 1, "vectors": 1}
+        assert r.vectors.ids() == set(r.chunks(list(r.vectors.ids())))
+
+
+def test_search_returns_the_chunk_of_the_nearest_vector(tmp_path):
+    with open_w(tmp_path) as s:
+        d = doc("a", 4, 3)
+        s.put_documents([d])
+        (cid, score), *_ = s.vectors.search(d.vectors[2], 1)
+        assert s.chunks([cid])[cid].text == "a chunk 2"
+        assert score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_chunk_ids_are_never_reused(tmp_path):
+    with open_w(tmp_path) as s:
+        s.put_documents([doc("a", 3)])
+        first = s.vectors.ids()
+        s.remove_documents(["a"])
+        s.put_documents([doc("a", 3)])
+        assert not first & s.vectors.ids()
+
+
+def test_crash_after_db_commit_before_vector_save_is_repaired(tmp_path):
+    with open_w(tmp_path) as s:
+        s.put_documents([doc("kept", 2)])
+    # a second writer commits rows, then "crashes" before the vectors are saved
+    s = open_w(tmp_path)
+    s.put_documents([doc("lost", 3, 1)])
+    s.vectors.dirty = False  # the process dies: nothing saved
+    s.engine.dispose()
+    import fcntl, os
+    fcntl.flock(s._lock_fd, fcntl.LOCK_UN); os.close(s._lock_fd)
+    with open_w(tmp_path) as s2:
+        assert s2.counts() == {"documents": 1, "chunks": 2, "vectors": 2}
+        assert set(s2.documents_by_path()) == {"kept"}  # "lost" will be ingested again
+
+
+def test_orphan_vectors_are_removed_on_open(tmp_path):
+    with open_w(tmp_path) as s:
+        s.put_documents([doc("a", 2)])
+        s.vectors.add(np.array([999], dtype=np.int64), doc("x", 1).vectors)  # vector with no row
+        s.save()
+    with open_w(tmp_path) as s:
+        assert 999 not in s.vectors.ids()
+        assert s.counts()["vectors"] == 2
+
+
+def test_other_embedder_is_refused(tmp_path):
+    with open_w(tmp_path):
+        pass
+    with pytest.raises(IndexMismatchError, match="hash-embedder"):
+        Store.open(tmp_path / "idx", url(tmp_path), {**INFO, "name": "other"}, CHUNKING, write=True)
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="ragqa ingest"):
+        Store.open(tmp_path / "nothing", url(tmp_path))
+
+
+def test_one_writer_at_a_time(tmp_path):
+    with open_w(tmp_path):
+        with pytest.raises(IndexLockedError):
+            open_w(tmp_path)
