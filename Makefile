@@ -24,7 +24,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/ragqa ingest corpora/demo --index indexes/demo
-	$(VENV)/bin/ragqa ask "What did Thomas Savery patent in 1698?" --index indexes/demo
+	$(VENV)/bin/ragqa ask "Who developed a steam-powered water pump in 1698?" --index indexes/demo
 
 test: $(STAMP)
 	$(PY) -m pytest

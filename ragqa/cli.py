@@ -27,7 +27,7 @@ ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="GGUF mod
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -66,6 +66,7 @@ def ingest(
 
         def on_event(kind: str, **data) -> None:
             if kind == "start":
+                progress.start()  # started here, so an early error prints no empty progress line
                 state["task"] = progress.add_task("ingesting", total=data["files"], chunks=0, rate="")
             elif kind == "file":
                 progress.advance(state["task"])
@@ -74,8 +75,10 @@ def ingest(
                 rate = state["chunks"] / max(1e-9, _time.perf_counter() - t0)
                 progress.update(state["task"], chunks=state["chunks"], rate=f"{rate:.0f} chunks/s")
 
-        with progress:
+        try:
             report = rag.ingest(paths, prune=prune, on_event=on_event)
+        finally:
+            progress.stop()
     if json_out:
         console.print_json(json.dumps(report.to_dict()))
     else:
@@ -169,7 +172,7 @@ def main() -> None:
     try:
         app()
     except RagqaError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")

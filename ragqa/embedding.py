@@ -41,8 +41,13 @@ class Embedder(Protocol):
 def _load_model(source: str, threads: int):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import torch
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the library never prints
+    hf_logging.set_verbosity_error()
 
     torch.set_num_threads(threads)
     try:

@@ -29,6 +29,15 @@ class SamplingParams:
     top_k: int = 40
     seed: int = 42
     stop: tuple[str, ...] = ()
+    grammar: str | None = None  # GBNF; generators that cannot constrain output ignore it
+
+
+def citation_grammar(n_sources: int, max_chars: int = 300) -> str:
+    """GBNF: a one-line answer that ends with one citation marker naming a given source.
+    The grammar guarantees the form; whether the cited source supports the answer is
+    checked afterwards (ragqa.citations), never assumed."""
+    digits = "|".join(f'"{i}"' for i in range(1, max(1, n_sources) + 1))
+    return f'root ::= [^\\[\\n] [^\\[\\n]{{0,{max_chars}}} " [" ({digits}) "]"'
 
 
 @runtime_checkable
@@ -52,6 +61,7 @@ class LlamaCppGenerator:
         self.n_threads = n_threads if n_threads > 0 else (os.cpu_count() or 1)
         self.seed = seed
         self._llm = None
+        self._grammars: dict[str, object] = {}
 
     @property
     def llm(self):
@@ -74,6 +84,18 @@ class LlamaCppGenerator:
                 raise ModelError(f"cannot load {self.model_path}: {e}") from None
         return self._llm
 
+    def load(self) -> None:
+        self.llm  # noqa: B018 - loads the model
+
+    def _grammar(self, gbnf: str | None):
+        if not gbnf:
+            return None
+        if gbnf not in self._grammars:
+            from llama_cpp import LlamaGrammar
+
+            self._grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
+        return self._grammars[gbnf]
+
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
@@ -81,6 +103,7 @@ class LlamaCppGenerator:
         stream = self.llm.create_chat_completion(
             messages=list(messages), stream=True, max_tokens=params.max_tokens, temperature=params.temperature,
             top_p=params.top_p, top_k=params.top_k, seed=params.seed, stop=list(params.stop) or None,
+            grammar=self._grammar(params.grammar),
         )
         try:
             for part in stream:

@@ -16,7 +16,7 @@ from .citations import check as check_citations
 from .confidence import BlendScorer, Scorer
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import IndexNotFoundError, InputError
-from .generation import Generator, LlamaCppGenerator, SamplingParams
+from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar
 from .ingest import EventHandler, IngestReport, run_ingest
 from .prompts import ABSTAIN_TEXT, answer_messages, condense_messages
 from .retrieval import DenseRetriever
@@ -123,6 +123,7 @@ class RAG:
         (grounded and confident enough) or is withdrawn as an abstention."""
         question = _check_question(question)
         s = self.settings
+        self._store()  # load the index and the embedder outside the timings
         t0 = time.perf_counter()
         hits = self.retrieve(retrieval_query or question, top_k)
         t1 = time.perf_counter()
@@ -132,7 +133,14 @@ class RAG:
             yield self._abstained(question, hits, signals, early, t0, t1, t1, retrieval_query)
             return
         params = SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
-                                top_k=s.top_k_sampling, seed=s.seed)
+                                top_k=s.top_k_sampling, seed=s.seed,
+                                grammar=citation_grammar(len(hits)) if s.cite_grammar else None)
+        load = getattr(self.generator, "load", None)
+        if load:  # a first call loads the model: keep that out of the timings
+            before = time.perf_counter()
+            load()
+            shift = time.perf_counter() - before
+            t0, t1 = t0 + shift, t1 + shift
         pieces: list[str] = []
         for piece in self.generator.chat(answer_messages(question, hits, s.system_prompt), params):
             pieces.append(piece)

@@ -68,8 +68,8 @@ def ingest_summary(report: IngestReport) -> Table:
 
 def failures_table(report: IngestReport) -> Table:
     table = Table(title="Files that could not be ingested", title_style="red")
-    table.add_column("file")
-    table.add_column("reason")
+    table.add_column("file", overflow="fold")
+    table.add_column("reason", overflow="fold")
     for path, reason in report.failed:
         table.add_row(path, reason)
     return table

@@ -15,11 +15,11 @@ from typing import Any
 
 from .errors import ConfigError
 
+# Measured on 20 SQuAD questions with the bundled 135M model (see the issue note): this
+# short instruction plus the citation grammar below gave the most correctly cited answers.
 DEFAULT_SYSTEM_PROMPT = (
-    "You answer questions using only the numbered sources you are given. "
-    "Answer in one or two short sentences and put the number of the source you used "
-    "in square brackets, like [1]. If the sources do not contain the answer, reply "
-    "exactly: I cannot answer from these documents."
+    "Answer the question with a short phrase taken from the sources, then the number of "
+    "the source in brackets, like: Thomas Savery [2]"
 )
 
 ALIASES = {"index": "index_dir", "model": "model_path"}
@@ -39,7 +39,7 @@ class Settings:
     embed_batch_size: int = 32
     embed_processes: int = 0  # 0 = one per core when there is enough to embed
     # retrieval
-    top_k: int = 4
+    top_k: int = 3
     min_relevance: float = 0.25  # best cosine below this: nothing relevant was found
     # generation
     n_ctx: int = 2048
@@ -48,7 +48,8 @@ class Settings:
     temperature: float = 0.0
     top_p: float = 0.95
     top_k_sampling: int = 40
-    max_tokens: int = 160
+    max_tokens: int = 96
+    cite_grammar: int = 1  # 1: constrain the answer to end with a [n] marker (llama.cpp grammar)
     seed: int = 42
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     # answering

@@ -1,0 +1,157 @@
+"""End to end with the real models: MiniLM (sentence-transformers) and the bundled
+SmolLM2-135M GGUF (llama.cpp), on the shipped demo corpus."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from docmaker import write_pdf
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTION = "Who developed a steam-powered water pump in 1698?"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from ragqa import RAG
+
+    base = tmp_path_factory.mktemp("real")
+    docs = base / "docs"
+    shutil.copytree(ROOT / "corpora" / "demo", docs)
+    rag = RAG(base / "index")
+    first = rag.ingest([docs])
+    yield rag, docs, first
+    rag.close()
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "ragqa.cli", *args], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_first_ingest_embeds_every_chunk(world):
+    rag, _docs, first = world
+    assert len(first.added) == 3 and first.ok
+    st = rag.status()
+    assert st["documents"] == 3 and st["chunks"] == st["vectors"] == first.chunks_embedded > 50
+    assert st["embedder"]["name"] == "all-MiniLM-L6-v2" and st["embedder"]["dimension"] == 384
+    # no chunk is longer than the embedder reads
+    store = rag._store()
+    chunks = store.chunks(sorted(store.vectors.ids()))
+    assert max(rag.embedder.count_tokens(c.text) for c in chunks.values()) <= rag.embedder.max_tokens
+
+
+def test_answer_cites_the_file_that_holds_it(world):
+    rag, docs, _ = world
+    answer = rag.ask(QUESTION)
+    assert not answer.abstained, answer.reason
+    assert "Savery" in answer.answer
+    assert answer.citations and {c.document for c in answer.citations} == {"steam_engine"}
+    text = (docs / "steam_engine.txt").read_text(encoding="utf-8")
+    for c in answer.citations:
+        assert text[c.start: c.end] == c.quote and "Savery" in c.quote
+    assert answer.timings["generate_s"] > 0
+
+
+def test_question_about_an_absent_topic_is_abstained_on(world):
+    rag, _, _ = world
+    answer = rag.ask("What is the capital of Peru?")
+    assert answer.abstained and answer.citations == ()
+    assert answer.sources  # the closest sources are still shown
+
+
+def test_reingest_does_no_embedding_and_a_changed_file_is_reembedded(world):
+    rag, docs, first = world
+    again = rag.ingest([docs])
+    assert again.chunks_embedded == 0 and len(again.unchanged) == 3
+    normans = docs / "normans.md"
+    normans.write_text(normans.read_text(encoding="utf-8") + "\n\nThe Normans also kept bees in Sicily.\n", encoding="utf-8")
+    changed = rag.ingest([docs])
+    assert [Path(p).name for p in changed.updated] == ["normans.md"] and len(changed.unchanged) == 2
+    assert 0 < changed.chunks_embedded < first.chunks_embedded
+    st = rag.status()
+    assert st["chunks"] == st["vectors"]
+
+
+def test_bad_files_are_reported_and_skipped(world, tmp_path):
+    rag, _, _ = world
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage")
+    (folder / "empty.md").write_text("")
+    (folder / "notes.txt").write_bytes(b"\x00\x00\x01binary")
+    write_pdf(folder / "penguins.pdf", ["Emperor penguins breed during the Antarctic winter."])
+    report = rag.ingest([folder])
+    assert {Path(p).name for p, _ in report.failed} == {"corrupt.pdf", "empty.md", "notes.txt"}
+    assert [Path(p).name for p in report.added] == ["penguins.pdf"]
+    hit = rag.retrieve("When do emperor penguins breed?", 1)[0]
+    assert hit.chunk.document == "penguins" and hit.chunk.page == 1
+
+
+def test_cli_ask_json_and_status(world):
+    rag, _, _ = world
+    r = cli("ask", QUESTION, "--index", str(rag.index_dir), "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {"question", "answer", "abstained", "confidence", "citations", "sources", "timings"} <= set(d)
+    assert d["citations"] and d["citations"][0]["document"] == "steam_engine"
+    s = cli("status", "--index", str(rag.index_dir), "--json")
+    assert s.returncode == 0 and json.loads(s.stdout)["documents"] >= 3
+
+
+def test_cli_streams_and_shows_sources(world):
+    rag, _, _ = world
+    r = cli("ask", QUESTION, "--index", str(rag.index_dir), "--sources")
+    assert r.returncode == 0, r.stderr
+    assert "Savery" in r.stdout and "steam_engine" in r.stdout and "Why:" in r.stdout
+    assert "Loading" not in r.stderr  # the libraries' progress bars are silenced
+
+
+def test_bad_model_file_is_one_red_line(world, tmp_path):
+    rag, _, _ = world
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a model")
+    r = cli("ask", QUESTION, "--index", str(rag.index_dir), "--model", str(bad))
+    assert r.returncode == 1 and "not a GGUF" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_ingest_exit_status_says_some_files_failed(world, tmp_path):
+    rag, _, _ = world
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "empty.txt").write_text("")
+    r = cli("ingest", str(folder), "--index", str(rag.index_dir))
+    assert r.returncode == 2 and "empty.txt" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_another_embedder_cannot_open_the_index(world):
+    from ragqa import RAG
+    from ragqa.errors import IndexMismatchError
+    from ragqa.testing import HashEmbedder
+
+    rag, _, _ = world
+    with pytest.raises(IndexMismatchError, match="all-MiniLM-L6-v2"):
+        RAG(rag.index_dir, embedder=HashEmbedder(dimension=384)).ask("anything?")
+
+
+def test_worker_processes_embed_exactly_like_one_process(world):
+    from ragqa.embedding import POOL_MIN_TEXTS, SentenceTransformerEmbedder
+
+    rag, docs, _ = world
+    texts = [f"Sentence {i} about steam engines and Normans." for i in range(POOL_MIN_TEXTS)]
+    pooled = SentenceTransformerEmbedder(processes=2)
+    try:
+        a = pooled.embed(texts)
+    finally:
+        pooled.close()
+    b = rag.embedder.model.encode(texts, normalize_embeddings=True)
+    assert a.shape == (POOL_MIN_TEXTS, 384)
+    assert np.allclose(a, b, atol=1e-5)
