@@ -1,10 +1,11 @@
 """Embedders: one small protocol, and the sentence-transformers implementation.
 
-On a CPU, embedding is the cost of ingest. Measured on two cores: one torch thread in
-each of two processes embeds about twice as fast as two threads in one process, so a
-large batch is spread over a pool of single-threaded worker processes. The main
-process keeps torch at one thread, so a question's embedding never competes with
-llama.cpp's threads for the cores."""
+On a CPU, embedding is the cost of ingest. A batch of chunks is embedded with torch
+using every core; a large ingest is spread over a pool of single-threaded worker
+processes instead (bench/bench_core.py: 1.22x the chunks/s of one process with two
+threads on this 2-core machine, but about 10 s to start, so only past POOL_MIN_TEXTS).
+A single question is embedded on one thread, so it never leaves torch threads spinning
+beside llama.cpp's."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Below this many texts, starting worker processes costs more than it saves.
-POOL_MIN_TEXTS = 256
+# Below this many texts, starting worker processes costs more than it saves
+# (measured break-even against in-process threads: about 1,100 chunks of 200 tokens).
+POOL_MIN_TEXTS = 1024
 
 
 @runtime_checkable
@@ -115,7 +117,14 @@ class SentenceTransformerEmbedder:
             parts = pool.map(_worker_encode, [(texts[i: i + step], self.batch_size) for i in range(0, len(texts), step)])
             out = np.concatenate(parts)
         else:
-            out = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            import torch
+
+            threads = self.processes if len(texts) > 1 else 1
+            torch.set_num_threads(threads)
+            try:
+                out = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            finally:
+                torch.set_num_threads(1)
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def _get_pool(self):

@@ -1,0 +1,104 @@
+"""Core benchmark, run on purpose (`make bench`), printing figures side by side.
+
+1. Ingest: ragqa's embedding of the demo corpus's chunks (chunks/s) against raw
+   `SentenceTransformer.encode` of the very same chunk texts, in one process with torch
+   at every core, and against ragqa's two single-threaded worker processes.
+2. Ask: `RAG.ask` latency against raw llama.cpp `create_chat_completion` on the same
+   prompt with the same output token count.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ragqa import RAG  # noqa: E402
+from ragqa.embedding import POOL_MIN_TEXTS, SentenceTransformerEmbedder  # noqa: E402
+from ragqa.generation import citation_grammar  # noqa: E402
+from ragqa.prompts import answer_messages  # noqa: E402
+
+QUESTIONS = [
+    "Who developed a steam-powered water pump in 1698?",
+    "Where is the Scottish Parliament building?",
+    "Who was the first Duke of Normandy?",
+    "What did Watt add to the steam engine in 1788?",
+    "How many members does the Scottish Parliament have?",
+]
+REPEAT = 3  # corpus passes, to have enough chunks for steady figures
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def main() -> None:
+    ncores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        rag = RAG(Path(tmp) / "index")
+        report = rag.ingest([ROOT / "corpora" / "demo"])
+        store = rag._store()
+        texts = [c.text for c in store.chunks(sorted(store.vectors.ids())).values()] * REPEAT
+        print(f"corpus: demo, {report.chunks_embedded} chunks x {REPEAT} = {len(texts)} texts, {ncores} cores")
+
+        # --- embedding -----------------------------------------------------------------
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        raw_model = SentenceTransformer(str(rag.embedder.source), device="cpu")
+        torch.set_num_threads(ncores)
+        raw_model.encode(texts[:32])  # warm
+        t_raw, _ = timed(lambda: raw_model.encode(texts, batch_size=32, normalize_embeddings=True))
+        pooled = SentenceTransformerEmbedder(processes=ncores)
+        t_start, _ = timed(lambda: pooled.embed(texts[: max(256, 2 * 32 * ncores)]))  # start + warm the pool
+        t_pool, _ = timed(lambda: pooled.embed(texts))
+        pooled.close()
+        torch.set_num_threads(1)
+        inproc = SentenceTransformerEmbedder(processes=ncores)  # below the pool threshold: threads
+        inproc.embed(texts[:32])
+        n_one = min(len(texts), POOL_MIN_TEXTS - 1)
+        t_one, _ = timed(lambda: inproc.embed(texts[:n_one]))
+        n = len(texts)
+        print("\nembedding (same chunk texts)")
+        print(f"  raw SentenceTransformer.encode, 1 process x {ncores} threads : {n / t_raw:7.1f} chunks/s")
+        print(f"  ragqa, 1 process x {ncores} threads (batches < {POOL_MIN_TEXTS})        : {n_one / t_one:7.1f} chunks/s  ({(n_one / t_one) / (n / t_raw):.2f}x raw)")
+        print(f"  ragqa, {ncores} processes x 1 thread (ingest path)          : {n / t_pool:7.1f} chunks/s  ({t_raw / t_pool:.2f}x raw)")
+        print(f"  (pool start-up and warm-up, paid once per ingest: {t_start:.1f}s)")
+
+        # --- ask -----------------------------------------------------------------------
+        gen = rag.generator
+        llm = gen.llm
+        ours, raw, toks = [], [], []
+        for q in QUESTIONS:
+            llm.reset()  # no prompt-cache advantage for either side
+            a = rag.ask(q)
+            hits = rag.retrieve(q)
+            messages = answer_messages(q, hits, rag.settings.system_prompt)
+            t_ask = a.timings["total_s"]
+            draft = a.signals.get("draft", a.answer)
+            n_out = max(1, gen.count_tokens(draft))
+            llm.reset()
+            t, out = timed(lambda: llm.create_chat_completion(
+                messages=messages, max_tokens=n_out, temperature=0.0, seed=rag.settings.seed,
+                grammar=gen._grammar(citation_grammar(len(hits)))))
+            ours.append(t_ask)
+            raw.append(t)
+            toks.append((out["usage"]["prompt_tokens"], out["usage"]["completion_tokens"]))
+        print("\nask (same prompt, same output tokens; raw = llama.cpp create_chat_completion with the same grammar)")
+        for q, o, r, (p, c) in zip(QUESTIONS, ours, raw, toks):
+            print(f"  {o:5.2f}s ragqa  {r:5.2f}s raw  ({o / r:.2f}x)  prompt {p:4d} tok, answer {c:3d} tok  {q[:48]}")
+        print(f"  median: ragqa {statistics.median(ours):.2f}s, raw {statistics.median(raw):.2f}s, "
+              f"ratio {statistics.median(o / r for o, r in zip(ours, raw)):.2f}x")
+        rag.close()
+
+
+if __name__ == "__main__":
+    main()
