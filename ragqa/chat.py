@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .errors import RagqaError
-from .render import answer_footer, sources_table
+from .render import print_stream, sources_table
 from .types import Answer
 
 HELP = """Commands:
@@ -52,14 +52,7 @@ def run_chat(rag, console: Console, top_k: int | None = None, read=input) -> Non
             query = rag.condense(history, line) if history else line
             if query != line:
                 console.print(Text(f"(searching for: {query})", style="dim"))
-            answer = None
-            for part in rag.stream(line, top_k=top_k, retrieval_query=query if query != line else None):
-                if isinstance(part, Answer):
-                    answer = part
-                else:
-                    console.print(part, end="", highlight=False, markup=False, soft_wrap=True)
-            console.print()
-            answer_footer(console, answer)
+            answer = print_stream(console, rag.stream(line, top_k=top_k, retrieval_query=query if query != line else None))
             last = answer
             history.append((query, answer.answer if not answer.abstained else ""))
         except KeyboardInterrupt:

@@ -110,8 +110,7 @@ def ask(
     system_prompt: Annotated[Optional[str], typer.Option(help="Replace the system prompt.")] = None,
 ) -> None:
     """Answer a question from the index, with citations, or abstain."""
-    from .render import answer_footer, sources_table
-    from .types import Answer
+    from .render import print_stream, sources_table
 
     gen = _generation_options(model, n_ctx, n_gpu_layers, threads, temperature, top_p, sample_top_k, max_tokens, seed, system_prompt)
     with _rag(index, **gen) as rag:
@@ -119,14 +118,7 @@ def ask(
             answer = rag.ask(question, top_k=top_k)
             console.print_json(json.dumps(answer.to_dict()))
             return
-        answer = None
-        for part in rag.stream(question, top_k=top_k):
-            if isinstance(part, Answer):
-                answer = part
-            else:
-                console.print(part, end="", highlight=False, markup=False, soft_wrap=True)
-        console.print()
-        answer_footer(console, answer)
+        answer = print_stream(console, rag.stream(question, top_k=top_k))
         if show_sources:
             console.print(sources_table(answer))
 

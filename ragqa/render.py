@@ -40,6 +40,19 @@ def answer_footer(console: Console, answer: Answer) -> None:
                        f"generate {t.get('generate_s', 0):.2f}s · total {t.get('total_s', 0):.2f}s", style="dim"))
 
 
+def print_stream(console: Console, parts) -> Answer:
+    """Print the streamed text as it comes, then the footer; return the final Answer."""
+    answer = None
+    for part in parts:
+        if isinstance(part, Answer):
+            answer = part
+        else:
+            console.print(part, end="", highlight=False, markup=False, soft_wrap=True)
+    console.print()
+    answer_footer(console, answer)
+    return answer
+
+
 def sources_table(answer: Answer) -> Table:
     table = Table(title="Sources given to the model", show_lines=False)
     table.add_column("n", justify="right")
