@@ -26,11 +26,6 @@ IndexOpt = Annotated[Optional[Path], typer.Option("--index", "-i", help="Index d
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="GGUF model file [env RAGQA_MODEL; default bundled SmolLM2-135M].")]
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
-
-
 def _rag(index: Path | None, **overrides):
     from .pipeline import RAG
 

@@ -2,8 +2,9 @@
 
 On a CPU, embedding is the cost of ingest. A batch of chunks is embedded with torch
 using every core; a large ingest is spread over a pool of single-threaded worker
-processes instead (bench/bench_core.py: 1.22x the chunks/s of one process with two
-threads on this 2-core machine, but about 10 s to start, so only past POOL_MIN_TEXTS).
+processes instead (bench/bench_core.py, two runs on this 2-core machine: 1.03x-1.22x
+the chunks/s of one process with two threads, but about 10 s to start, so only past
+POOL_MIN_TEXTS).
 A single question is embedded on one thread, so it never leaves torch threads spinning
 beside llama.cpp's."""
 
