@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from . import __version__
+from . import __version__, lexical
 from .errors import IndexLockedError, IndexMismatchError, IndexNotFoundError
 from .types import Chunk, ChunkSpan
 from .vectors import VectorIndex
@@ -118,9 +118,11 @@ class Store:
         self.write = write
         self.engine = make_engine(database_url)
         self._lock_fd: int | None = None
+        self._lexical: bool | None = None
         if write:
             self._take_lock()
             Base.metadata.create_all(self.engine)
+            lexical.ensure(self.engine)
         self.vectors = VectorIndex.load(index_dir / VECTORS, int(manifest["embedder"]["dimension"]))
 
     # --- opening -----------------------------------------------------------------
@@ -276,6 +278,15 @@ class Store:
                         text=c.text, start=c.start, end=c.end, page=c.page)
             for c, name, path in rows
         }
+
+    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """BM25 hits (chunk id, score), best first; empty where the database has no lexical index."""
+        if self._lexical is None:
+            try:
+                self._lexical = lexical.available(self.engine)
+            except Exception:  # a database never written: nothing to search
+                self._lexical = False
+        return lexical.search(self.engine, query, k) if self._lexical else []
 
     def counts(self) -> dict[str, int]:
         with Session(self.engine) as s:

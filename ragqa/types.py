@@ -62,11 +62,15 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A chunk returned by retrieval with its score (cosine similarity for dense search)."""
+    """A chunk returned by retrieval. `score` is always the cosine similarity of the chunk
+    to the question (also for a chunk found by lexical search); `dense_rank` and
+    `lexical_rank` say where each search placed it (None: not in its results)."""
 
     chunk: Chunk
     score: float
     rank: int
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ class Answer:
                     "path": h.chunk.path,
                     "page": h.chunk.page,
                     "score": round(h.score, 4),
+                    "dense_rank": h.dense_rank,
+                    "lexical_rank": h.lexical_rank,
                     "text": h.chunk.text,
                 }
                 for i, h in enumerate(self.sources, start=1)

@@ -71,6 +71,16 @@ class VectorIndex:
         scores, ids = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), min(k, len(self)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
+    def similarity(self, query: "np.ndarray", ids) -> dict[int, float]:
+        """Inner product (cosine) of the query with the stored vectors of these ids."""
+        import numpy as np
+
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        stored = np.vstack([self.index.reconstruct(i) for i in ids])
+        return dict(zip(ids, (stored @ np.asarray(query, dtype=np.float32)).tolist()))
+
     def save(self, path: Path) -> None:
         faiss = _faiss()
         tmp = path.with_name(path.name + ".tmp")
