@@ -39,7 +39,10 @@ class Settings:
     embed_batch_size: int = 32
     embed_processes: int = 0  # 0 = one per core when there is enough to embed
     # retrieval
-    top_k: int = 3
+    top_k: int = 2  # more sources confused the bundled 135M model (3/24 right drafts with 3, 8/24 with 2)
+    retrieval: str = "hybrid"  # hybrid (dense + lexical, fused), dense or lexical
+    dense_weight: float = 1.0  # weights of reciprocal rank fusion
+    lexical_weight: float = 1.0
     min_relevance: float = 0.25  # best cosine below this: nothing relevant was found
     # generation
     n_ctx: int = 2048
@@ -53,8 +56,10 @@ class Settings:
     seed: int = 42
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     # answering
-    min_confidence: float = 0.5  # abstain below this
+    calibration: str = "auto"  # auto: the index's calibration.json, else a bundled one for these models; off; or a file
+    min_confidence: float | None = None  # abstain below this; default: the calibration's threshold, else 0.5
     min_grounding: float = 0.5  # share of the answer's content words found in what it cites
+    self_check: int = 1  # 1: one extra short pass asks the model whether the sources state its answer
 
     @property
     def resolved_database_url(self) -> str:
