@@ -9,8 +9,13 @@ calibrator (see `Scorer`) replaces the blend without changing anything else."""
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from .citations import strip_markers
+from .textutil import content_words, numbers
 
 DECLINE_PATTERNS = (
     "cannot answer", "can't answer", "unable to answer", "not contain", "no information",
@@ -53,10 +58,60 @@ def declined(answer: str) -> bool:
     return any(p in low for p in DECLINE_PATTERNS)
 
 
-def retrieval_signals(scores: list[float]) -> dict[str, float]:
+def retrieval_signals(hits: Sequence[Any]) -> dict[str, float | None]:
+    """Best cosine, its margin over the next, and whether lexical search agrees with dense
+    search on the best chunk (1/its lexical rank; 0 when lexical search missed it; None
+    when there was no lexical search)."""
+    scores = sorted((h.score for h in hits), reverse=True)
     top = scores[0] if scores else 0.0
     second = scores[1] if len(scores) > 1 else 0.0
-    return {"retrieval_top": round(top, 4), "retrieval_margin": round(top - second, 4)}
+    out: dict[str, float | None] = {"retrieval_top": round(top, 4), "retrieval_margin": round(top - second, 4)}
+    if hits and any(h.lexical_rank is not None or h.dense_rank is not None for h in hits):
+        best = min(hits, key=lambda h: h.dense_rank or 10**9)
+        lexical_ran = any(h.lexical_rank is not None for h in hits)
+        out["lexical_agreement"] = round(1 / best.lexical_rank, 4) if best.lexical_rank else (0.0 if lexical_ran else None)
+    return out
+
+
+_MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|centuries|decade)\b", re.I)
+
+
+def _expected_shape(question: str) -> str | None:
+    q = question.lower()
+    if re.search(r"\b(when|what year|which year|what century|how (many|much|long|old|far|large|big|tall))\b", q):
+        return "number"
+    if re.match(r"\s*(who|whom|whose)\b", q) or re.search(r"\b(who|which person|what person)\b", q):
+        return "name"
+    return None
+
+
+def answer_type_match(question: str, answer: str) -> float:
+    """1 when the answer has the shape the question asks for (a number or date for
+    when/how many; a capitalized name for who), 0 when it lacks it, 0.5 when the
+    question sets no shape."""
+    shape = _expected_shape(question)
+    if shape is None:
+        return 0.5
+    if shape == "number":
+        return 1.0 if numbers(answer) or _MONTHS.search(answer) or re.search(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", answer, re.I) else 0.0
+    return 1.0 if re.search(r"\b[A-Z][a-z]+", answer) else 0.0
+
+
+def answer_signals(question: str, answer: str, hits: Sequence[Any], cited: Sequence[int]) -> dict[str, Any]:
+    """Signals read off the answer's text: its length, how much of it merely repeats the
+    question, whether it has the expected shape, and the rank and cosine of what it cites."""
+    body = strip_markers(answer)
+    own = content_words(body)
+    in_question = len(own & content_words(question)) / len(own) if own else 1.0
+    first = cited[0] if cited else None
+    hit = hits[first - 1] if first and 1 <= first <= len(hits) else None
+    return {
+        "answer_words": len(body.split()),
+        "answer_in_question": round(in_question, 4),
+        "answer_type_match": answer_type_match(question, body),
+        "cited_rank": first,
+        "cited_dense_score": round(hit.score, 4) if hit else None,
+    }
 
 
 def before_generation(signals: dict[str, Any], min_relevance: float) -> Decision | None:
@@ -67,9 +122,34 @@ def before_generation(signals: dict[str, Any], min_relevance: float) -> Decision
     return None
 
 
+def generation_signals(logprobs: Sequence[float] | None) -> dict[str, float | None]:
+    """Mean, minimum and first of the answer's token log-probabilities (None when the
+    generator does not give them)."""
+    if not logprobs:
+        return {"logprob_mean": None, "logprob_min": None, "logprob_first": None}
+    return {"logprob_mean": round(sum(logprobs) / len(logprobs), 4), "logprob_min": round(min(logprobs), 4),
+            "logprob_first": round(logprobs[0], 4)}
+
+
+def contextual_yes(p_yes: float | None, p_yes_content_free: float | None) -> float | None:
+    """P(yes) corrected by the same check with content-free sources (Zhao et al., 2021):
+    divide each class's probability by its content-free probability and renormalize, so
+    that with no evidence the answer sits at even odds instead of the model's bias to "yes"."""
+    if p_yes is None:
+        return None
+    if p_yes_content_free is None:
+        return p_yes
+    eps = 1e-6
+    cf = min(max(p_yes_content_free, eps), 1 - eps)
+    yes, no = p_yes / cf, (1 - p_yes) / (1 - cf)
+    return yes / (yes + no)
+
+
 def decide(signals: dict[str, Any], scorer: Scorer, *, min_confidence: float, min_grounding: float) -> Decision:
+    """Hard checks first (declined, no valid citation, not grounded), then the threshold."""
     confidence = scorer.score(signals)
     cal = scorer.calibrated
+    kind = "calibrated" if cal else "uncalibrated"
     if signals.get("declined"):
         return Decision(True, min(confidence, 0.05), "the model found no answer in the sources", cal)
     if signals.get("n_citations", 0) == 0:
@@ -79,6 +159,7 @@ def decide(signals: dict[str, Any], scorer: Scorer, *, min_confidence: float, mi
     if grounding < min_grounding:
         return Decision(True, confidence, f"the answer is not supported by what it cites (grounding {grounding:.2f} < {min_grounding:.2f})", cal)
     if confidence < min_confidence:
-        return Decision(True, confidence, f"confidence {confidence:.2f} is below the threshold {min_confidence:.2f}", cal)
+        return Decision(True, confidence, f"{kind} confidence {confidence:.2f} is below the threshold {min_confidence:.2f}", cal)
     cited = ", ".join(f"[{n}]" for n in signals.get("cited", []))
-    return Decision(False, confidence, f"answered: cites {cited}, grounding {grounding:.2f}, confidence {confidence:.2f}", cal)
+    return Decision(False, confidence, f"answered: cites {cited}, grounding {grounding:.2f}, {kind} confidence "
+                                       f"{confidence:.2f} >= threshold {min_confidence:.2f}", cal)

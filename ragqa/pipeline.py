@@ -11,15 +11,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import calibration as calib
 from . import confidence as conf
 from .citations import check as check_citations
+from .citations import markers as _markers
 from .confidence import BlendScorer, Scorer
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import IndexNotFoundError, InputError
 from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar
 from .ingest import EventHandler, IngestReport, run_ingest
-from .prompts import ABSTAIN_TEXT, answer_messages, condense_messages
-from .retrieval import DenseRetriever
+from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, condense_messages, content_free_check_messages
+from .retrieval import Retriever
 from .settings import Settings
 from .store import MANIFEST, VECTORS, Store, redact
 from .textutil import content_words
@@ -42,7 +44,9 @@ class RAG:
         self.settings = base.replace(**overrides) if overrides else base
         self._embedder = embedder
         self._generator = generator
-        self.scorer: Scorer = scorer or BlendScorer()
+        self._scorer: Scorer | None = scorer
+        self.calibration: calib.Calibration | None = None
+        self.calibration_warning: str | None = None  # set when a calibration exists but does not apply
         self._reader: Store | None = None
         self._reader_mtime: float | None = None
 
@@ -66,6 +70,51 @@ class RAG:
             self._generator = LlamaCppGenerator(s.model_path, n_ctx=s.n_ctx, n_gpu_layers=s.n_gpu_layers,
                                                 n_threads=s.n_threads, seed=s.seed)
         return self._generator
+
+    @property
+    def scorer(self) -> Scorer:
+        """The calibrated scorer when a calibration fits these models (see ragqa.calibration),
+        else the uncalibrated blend."""
+        if self._scorer is None:
+            self._scorer = BlendScorer()
+            choice = self.settings.calibration
+            if choice == "off":
+                pass
+            elif choice == "auto":
+                self.calibration, self.calibration_warning = calib.find(self.index_dir, self.models())
+            else:
+                found = calib.Calibration.load(Path(choice))
+                self.calibration_warning = found.applies_to(self.models())
+                if self.calibration_warning is None:
+                    self.calibration = found
+                else:
+                    self.calibration_warning = f"the calibration {choice} does not apply: {self.calibration_warning}"
+            if self.calibration is not None:
+                self._scorer = calib.CalibratedScorer(self.calibration)
+            if self.calibration_warning:
+                log.warning("%s", self.calibration_warning)
+        return self._scorer
+
+    @property
+    def min_confidence(self) -> float:
+        """The abstain threshold: the setting, else the calibration's, else 0.5."""
+        if self.settings.min_confidence is not None:
+            return self.settings.min_confidence
+        self.scorer  # noqa: B018 - finds the calibration
+        return self.calibration.threshold if self.calibration is not None else 0.5
+
+    def models(self) -> dict[str, Any]:
+        """The identities a calibration is tied to, read without loading either model."""
+        gen = self.generator
+        ident = getattr(gen, "identity", None) or {"name": gen.name}
+        manifest = self.index_dir / MANIFEST
+        if manifest.exists():
+            import json
+
+            emb = json.loads(manifest.read_text(encoding="utf-8")).get("embedder", {})
+        else:
+            emb = self._embedder_info()
+        return {"generator": ident, "embedder": {"name": emb.get("name"), "dimension": emb.get("dimension")}}
 
     def _embedder_info(self) -> dict:
         e = self.embedder
@@ -104,8 +153,11 @@ class RAG:
 
     # --- ask ----------------------------------------------------------------------
 
-    def retrieve(self, question: str, top_k: int | None = None) -> list[Hit]:
-        return DenseRetriever(self._store(), self.embedder).search(question, top_k or self.settings.top_k)
+    def retrieve(self, question: str, top_k: int | None = None, *, mode: str | None = None) -> list[Hit]:
+        s = self.settings
+        retriever = Retriever(self._store(), self.embedder, mode=mode or s.retrieval, dense_weight=s.dense_weight,
+                              lexical_weight=s.lexical_weight)
+        return retriever.search(question, top_k or s.top_k)
 
     def ask(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None) -> Answer:
         answer = None
@@ -127,7 +179,7 @@ class RAG:
         t0 = time.perf_counter()
         hits = self.retrieve(retrieval_query or question, top_k)
         t1 = time.perf_counter()
-        signals: dict[str, Any] = conf.retrieval_signals([h.score for h in hits])
+        signals: dict[str, Any] = conf.retrieval_signals(hits)
         early = conf.before_generation(signals, s.min_relevance) if hits else conf.Decision(True, 0.0, "the index is empty", False)
         if early is not None:
             yield self._abstained(question, hits, signals, early, t0, t1, t1, retrieval_query)
@@ -154,21 +206,54 @@ class RAG:
             "citation_support": round(sum(c.support for c in checked.citations) / len(checked.citations), 4) if checked.citations else 0.0,
             "numbers_supported": checked.numbers_supported, "declined": conf.declined(text),
         })
-        decision = conf.decide(signals, self.scorer, min_confidence=s.min_confidence, min_grounding=s.min_grounding)
+        signals.update(conf.answer_signals(question, text, hits, [m for m, _, _ in _markers(text)]))
+        signals.update(conf.generation_signals(getattr(self.generator, "last_logprobs", None)))
+        signals.update(self._self_check(question, hits, text))
+        t3 = time.perf_counter()
+        decision = conf.decide(signals, self.scorer, min_confidence=self.min_confidence, min_grounding=s.min_grounding)
         if decision.abstain:
-            yield self._abstained(question, hits, signals, decision, t0, t1, t2, retrieval_query, draft=text)
+            yield self._abstained(question, hits, signals, decision, t0, t1, t2, retrieval_query, draft=text, t3=t3)
             return
         yield Answer(question=question, answer=text, abstained=False, confidence=decision.confidence,
                      reason=decision.reason, citations=checked.citations, sources=tuple(hits), signals=signals,
-                     calibrated=decision.calibrated, timings=_timings(t0, t1, t2), retrieval_query=retrieval_query)
+                     calibrated=decision.calibrated, timings=_timings(t0, t1, t2, t3), retrieval_query=retrieval_query)
+
+    def _self_check(self, question: str, hits: Sequence[Hit], draft: str) -> dict[str, Any]:
+        """Ask the model whether the sources state its answer, corrected by the same
+        question over content-free sources. Skipped for generators that cannot say."""
+        ask = getattr(self.generator, "yes_probability", None)
+        if not self.settings.self_check or ask is None or not draft:
+            return {}
+        p = ask(check_messages(question, hits, self.settings.system_prompt, draft))
+        p_cf = ask(content_free_check_messages(question, len(hits), self.settings.system_prompt, draft))
+        corrected = conf.contextual_yes(p, p_cf)
+        return {"self_check": None if corrected is None else round(corrected, 4),
+                "self_check_raw": None if p is None else round(p, 4),
+                "self_check_content_free": None if p_cf is None else round(p_cf, 4)}
 
     def _abstained(self, question: str, hits: Sequence[Hit], signals: dict, decision: conf.Decision,
-                   t0: float, t1: float, t2: float, retrieval_query: str | None, draft: str = "") -> Answer:
+                   t0: float, t1: float, t2: float, retrieval_query: str | None, draft: str = "",
+                   t3: float | None = None) -> Answer:
         if draft:
             signals = {**signals, "draft": draft}
         return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, confidence=decision.confidence,
                       reason=decision.reason, citations=(), sources=tuple(hits), signals=signals,
-                      calibrated=decision.calibrated, timings=_timings(t0, t1, t2), retrieval_query=retrieval_query)
+                      calibrated=decision.calibrated, timings=_timings(t0, t1, t2, t3), retrieval_query=retrieval_query)
+
+    # --- calibration --------------------------------------------------------------
+
+    def calibrate(self, rows: Sequence[dict[str, Any]], *, target_risk: float = 0.1, delta: float = 0.1,
+                  save: str | Path | None = None) -> tuple[calib.Calibration, Path]:
+        """Fit a calibration on labelled rows (ragqa.evaluation.collect) and save it, by
+        default as <index>/calibration.json, where ask() finds it."""
+        cal = calib.fit_rows(rows, target_risk=target_risk, delta=delta, models=self.models(),
+                             min_grounding=self.settings.min_grounding)
+        path = Path(save) if save else self.index_dir / calib.FILENAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cal.save(path)
+        self._scorer = None  # found again on the next question
+        self.calibration = self.calibration_warning = None
+        return cal, path
 
     # --- conversation -------------------------------------------------------------
 
@@ -229,5 +314,9 @@ def _check_question(question: str) -> str:
     return question
 
 
-def _timings(t0: float, t1: float, t2: float) -> dict[str, float]:
-    return {"retrieve_s": t1 - t0, "generate_s": t2 - t1, "total_s": time.perf_counter() - t0}
+def _timings(t0: float, t1: float, t2: float, t3: float | None = None) -> dict[str, float]:
+    out = {"retrieve_s": t1 - t0, "generate_s": t2 - t1}
+    if t3 is not None:
+        out["check_s"] = t3 - t2
+    out["total_s"] = time.perf_counter() - t0
+    return out

@@ -55,8 +55,8 @@ def test_json_shape(fake_rag, docs):
     d = json.loads(json.dumps(fake_rag.ask("What was the Pharos of Alexandria?").to_dict()))
     assert {"question", "answer", "abstained", "confidence", "citations", "sources", "timings"} <= set(d)
     assert set(d["citations"][0]) >= {"n", "document", "path", "page", "start", "end", "quote"}
-    assert set(d["sources"][0]) == {"n", "document", "path", "page", "score", "text"}
-    assert set(d["timings"]) == {"retrieve_s", "generate_s", "total_s"}
+    assert set(d["sources"][0]) == {"n", "document", "path", "page", "score", "dense_rank", "lexical_rank", "text"}
+    assert set(d["timings"]) == {"retrieve_s", "generate_s", "check_s", "total_s"}
     assert d["citations"][0]["document"] == "lighthouse"
 
 

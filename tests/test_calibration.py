@@ -1,0 +1,136 @@
+"""The calibrator and the Learn-then-Test threshold, on synthetic data whose answers are known."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ragqa import calibration as C
+from ragqa.confidence import contextual_yes
+from ragqa.errors import ConfigError
+
+
+def calibrated_sample(rng, n):
+    """Confidence ~ U(0, 1) and right ~ Bernoulli(confidence): among answers with
+    confidence >= t, the share wrong is (1 - t) / 2 exactly."""
+    c = rng.uniform(size=n)
+    return c, rng.uniform(size=n) < c
+
+
+def test_binomial_tail_by_hand():
+    assert C.binom_tail(0, 22, 0.1) == pytest.approx(0.9 ** 22)  # 0.0985
+    assert C.binom_tail(1, 2, 0.5) == pytest.approx(0.75)
+
+
+def test_threshold_lands_just_above_the_true_one():
+    c, y = calibrated_sample(np.random.default_rng(0), 4000)
+    t, table = C.choose_threshold(c, y, target_risk=0.1, delta=0.1)
+    # the true risk (1 - t) / 2 reaches 0.1 at t = 0.8; with 4000 points LTT stops a little above
+    assert 0.8 <= t <= 0.85
+    row = next(r for r in table if r["threshold"] == t)
+    assert row["valid"] and row["risk"] <= 0.1
+
+
+def test_risk_guarantee_holds_across_draws():
+    """Over 300 independent calibration sets of 1,000, the true risk at the chosen threshold
+    exceeds the target in at most delta of them."""
+    rng = np.random.default_rng(1)
+    failures = chosen = 0
+    for _ in range(300):
+        fit_c, fit_y = calibrated_sample(rng, 1000)  # the fitting part fixes where the sequence starts
+        start = C.sequence_start(fit_c, fit_y, 1000, target_risk=0.1, delta=0.1)
+        c, y = calibrated_sample(rng, 1000)
+        t, _ = C.choose_threshold(c, y, target_risk=0.1, delta=0.1, start=start)
+        chosen += t <= 1
+        true_risk = (1 - t) / 2 if t <= 1 else 0.0
+        failures += true_risk > 0.1
+    assert failures / 300 <= 0.1
+    assert chosen > 150  # and it is not vacuous: most draws do answer something (203 of 300 when written)
+
+
+def test_sequence_starts_where_the_fitting_part_predicts_the_surest_rejection():
+    assert C.min_answers(0.1, 0.1) == 22  # 0.9**22 = 0.098 <= 0.1 < 0.9**21
+    # 10 right at 0.99 (10 of 100 expected: p 0.9**10 = 0.35), 40 right at 0.6 (50 expected,
+    # no error: p 0.005), 50 wrong at 0.3 (risk 0.5)
+    fit_c = [0.99] * 10 + [0.6] * 40 + [0.3] * 50
+    fit_y = [True] * 50 + [False] * 50
+    assert C.sequence_start(fit_c, fit_y, 100, target_risk=0.1, delta=0.1) == 0.6
+
+
+def test_testing_stops_at_the_first_hypothesis_not_rejected():
+    # 40 right at 0.9, then 10 wrong at 0.8, then 100 right at 0.7: the risk at 0.7 is 10/150
+    # but the sequence stops at 0.8 (risk 10/50), so 0.7 is never reached.
+    c = [0.9] * 40 + [0.8] * 10 + [0.7] * 100
+    y = [True] * 40 + [False] * 10 + [True] * 100
+    t, table = C.choose_threshold(c, y, target_risk=0.1, delta=0.1, start=0.9)
+    assert t == 0.825  # the lowest grid point above 0.8 (same 40 answers as at 0.9)
+    assert not next(r for r in table if r["threshold"] == 0.7)["tested"]
+
+
+def test_no_valid_threshold_means_abstain_on_everything():
+    t, table = C.choose_threshold([0.9] * 50, [False] * 50, target_risk=0.1, delta=0.1)
+    assert t > 1 and not any(r["valid"] for r in table)
+
+
+def test_answers_that_fail_the_hard_checks_are_never_counted_as_answered():
+    c = [0.95] * 60
+    right = [True] * 30 + [False] * 30
+    passes = [True] * 30 + [False] * 30  # the wrong ones all fail a hard check
+    t, table = C.choose_threshold(c, right, passes, target_risk=0.1, delta=0.1, start=0.95)
+    assert t <= 0.95  # 30 answered, none wrong: p = 0.9**30 = 0.04
+    assert next(r for r in table if r["threshold"] == 0.95)["answered"] == 30
+
+
+def _signals(rng, n):
+    x = rng.normal(size=n)
+    right = rng.uniform(size=n) < 1 / (1 + np.exp(-(2 * x - 1)))
+    return [{"grounding": float(v), "retrieval_top": 0.5} for v in x], right.tolist()
+
+
+def test_fit_recovers_a_calibrated_probability():
+    rng = np.random.default_rng(2)
+    s_fit, y_fit = _signals(rng, 3000)
+    s_thr, y_thr = _signals(rng, 3000)
+    cal = C.fit(s_fit, y_fit, s_thr, y_thr, target_risk=0.2, delta=0.1)
+    assert cal.features == list(C.FEATURES[:1]) + ["grounding"] or "grounding" in cal.features
+    s_test, y_test = _signals(rng, 4000)
+    p = np.array([cal.probability(s) for s in s_test])
+    from ragqa.metrics import ece
+
+    assert ece(p, y_test) < 0.03
+    assert cal.probability({"grounding": 2.0}) > cal.probability({"grounding": 0.0}) > cal.probability({"grounding": -2.0})
+    assert cal.probability({}) == pytest.approx(cal.probability({"grounding": cal.mean[cal.features.index("grounding")], "retrieval_top": 0.5}))
+
+
+def test_fit_needs_both_classes():
+    with pytest.raises(ConfigError, match="both right and wrong"):
+        C.fit([{"grounding": 1.0}] * 5, [True] * 5, [], [], target_risk=0.1, delta=0.1)
+
+
+def test_saved_calibration_is_json_and_tied_to_its_models(tmp_path):
+    rng = np.random.default_rng(3)
+    s, y = _signals(rng, 400)
+    models = {"generator": {"name": "a.gguf", "bytes": 10}, "embedder": {"name": "e", "dimension": 8}}
+    cal = C.fit(s[:200], y[:200], s[200:], y[200:], target_risk=0.3, delta=0.1, models=models)
+    cal.save(tmp_path / C.FILENAME)
+    json.loads((tmp_path / C.FILENAME).read_text())  # plain JSON, no pickle
+    found, warning = C.find(tmp_path, models)
+    assert found is not None and warning is None and found.probability(s[0]) == cal.probability(s[0])
+    other = {**models, "generator": {"name": "b.gguf", "bytes": 11}}
+    found, warning = C.find(tmp_path, other)
+    assert found is None and "a.gguf" in warning and "b.gguf" in warning
+
+
+def test_split_keeps_the_mix_of_kinds_and_labels():
+    rows = [{"id": i, "kind": k, "right": r} for i, (k, r) in enumerate([("a", True)] * 10 + [("a", False)] * 30 + [("b", False)] * 20)]
+    first, second = C.split(rows)
+    assert len(first) == len(second) == 30
+    assert sum(r["right"] for r in first) == sum(r["right"] for r in second) == 5
+    assert {r["id"] for r in first}.isdisjoint({r["id"] for r in second})
+
+
+def test_contextual_calibration_of_the_self_check():
+    assert contextual_yes(0.7, 0.7) == pytest.approx(0.5)  # says yes as much as without evidence
+    assert contextual_yes(0.9, 0.5) == pytest.approx(0.9)  # an unbiased model is left alone
+    assert contextual_yes(0.6, 0.8) < 0.5 < contextual_yes(0.6, 0.3)
+    assert contextual_yes(None, 0.5) is None
