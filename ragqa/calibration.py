@@ -215,6 +215,25 @@ def choose_threshold(confidence: Sequence[float], right: Sequence[bool], answera
     return chosen, rows[::-1]
 
 
+MIN_SEPARATION = 0.05  # a signal is used when its AUROC alone is at least 0.55 (or at most 0.45)
+
+
+def select_features(raw: list[list[float | None]], y, names: Sequence[str], present: Sequence[str]) -> list[str]:
+    """The signals that separate right from wrong on the fitting part on their own
+    (|AUROC - 0.5| >= MIN_SEPARATION); all present ones if none does. Fewer, useful inputs
+    keep a calibrator fitted on a few hundred questions from fitting noise."""
+    from .metrics import auroc
+
+    keep = []
+    for name in present:
+        j = list(names).index(name)
+        pairs = [(r[j], label) for r, label in zip(raw, y) if r[j] is not None]
+        a = auroc([v for v, _ in pairs], [label for _, label in pairs]) if pairs else None
+        if a is not None and abs(a - 0.5) >= MIN_SEPARATION:
+            keep.append(name)
+    return keep or list(present)
+
+
 def fit(fit_signals: Sequence[dict], fit_right: Sequence[bool], thr_signals: Sequence[dict],
         thr_right: Sequence[bool], thr_answerable: Sequence[bool] | None = None, *,
         target_risk: float = 0.1, delta: float = 0.1, models: dict[str, Any] | None = None,
@@ -230,6 +249,7 @@ def fit(fit_signals: Sequence[dict], fit_right: Sequence[bool], thr_signals: Seq
         raise ConfigError("cannot calibrate: the fitting questions need both right and wrong answers")
     raw = [features(s, names) for s in fit_signals]
     present = [n for j, n in enumerate(names) if any(r[j] is not None for r in raw)]
+    present = select_features(raw, y, names, present)
     idx = [list(names).index(n) for n in present]
     X = np.array([[np.nan if r[j] is None else r[j] for j in idx] for r in raw], dtype=float)
     mean = np.nanmean(X, axis=0)

@@ -158,6 +158,10 @@ def decide(signals: dict[str, Any], scorer: Scorer, *, min_confidence: float, mi
     grounding = signals.get("grounding", 0.0)
     if grounding < min_grounding:
         return Decision(True, confidence, f"the answer is not supported by what it cites (grounding {grounding:.2f} < {min_grounding:.2f})", cal)
+    if min_confidence > 1:
+        return Decision(True, confidence, f"{kind} confidence {confidence:.2f}, but no answer of this model met the "
+                                          "calibration's target risk, so none is given (see `ragqa status`; "
+                                          "RAGQA_MIN_CONFIDENCE sets a threshold of your own)", cal)
     if confidence < min_confidence:
         return Decision(True, confidence, f"{kind} confidence {confidence:.2f} is below the threshold {min_confidence:.2f}", cal)
     cited = ", ".join(f"[{n}]" for n in signals.get("cited", []))

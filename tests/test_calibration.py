@@ -134,3 +134,12 @@ def test_contextual_calibration_of_the_self_check():
     assert contextual_yes(0.9, 0.5) == pytest.approx(0.9)  # an unbiased model is left alone
     assert contextual_yes(0.6, 0.8) < 0.5 < contextual_yes(0.6, 0.3)
     assert contextual_yes(None, 0.5) is None
+
+
+def test_signals_that_do_not_separate_are_left_out():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=600)
+    y = (rng.uniform(size=600) < 1 / (1 + np.exp(-2 * x))).tolist()
+    sig = [{"grounding": float(v), "answer_words": float(n)} for v, n in zip(x, rng.normal(size=600))]
+    cal = C.fit(sig[:300], y[:300], sig[300:], y[300:], target_risk=0.3, delta=0.1)
+    assert cal.features == ["grounding"]  # answer_words is noise here

@@ -37,3 +37,8 @@ def test_declines_are_recognised():
     assert declined("I cannot answer from these documents.")
     assert declined("The sources do not contain that information.")
     assert not declined("Etna erupted in 1669 [1].")
+
+
+def test_a_calibration_that_certified_nothing_withholds_every_answer_and_says_why():
+    decision = decide(GOOD, BlendScorer(), min_confidence=1.01, min_grounding=0.5)
+    assert decision.abstain and "target risk" in decision.reason
