@@ -26,7 +26,7 @@ def world(tmp_path_factory):
     base = tmp_path_factory.mktemp("real")
     docs = base / "docs"
     shutil.copytree(ROOT / "corpora" / "demo", docs)
-    rag = RAG(base / "index")
+    rag = RAG(base / "index", calibration="off")  # these tests check citations; calibration has its own below
     first = rag.ingest([docs])
     yield rag, docs, first
     rag.close()
@@ -34,7 +34,7 @@ def world(tmp_path_factory):
 
 def cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "ragqa.cli", *args], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, **(env or {})})
+                          timeout=600, env={**os.environ, "RAGQA_CALIBRATION": "off", **(env or {})})
 
 
 def test_first_ingest_embeds_every_chunk(world):
@@ -155,3 +155,20 @@ def test_worker_processes_embed_exactly_like_one_process(world):
     b = rag.embedder.model.encode(texts, normalize_embeddings=True)
     assert a.shape == (POOL_MIN_TEXTS, 384)
     assert np.allclose(a, b, atol=1e-5)
+
+
+def test_bundled_calibration_applies_to_the_bundled_models_and_says_why_it_withholds(world):
+    from ragqa import RAG
+
+    rag, _, _ = world
+    with RAG(rag.index_dir, embedder=rag.embedder, generator=rag.generator) as calibrated:
+        answer = calibrated.ask(QUESTION)
+        assert answer.calibrated and calibrated.calibration_warning is None
+        assert 0.0 < answer.confidence < 1.0
+        cal = calibrated.calibration
+        assert answer.confidence == pytest.approx(cal.probability(answer.signals))
+        # the bundled 135M model had no threshold certified at risk 0.1 (see the README)
+        assert cal.threshold > 1 and answer.abstained and "target risk" in answer.reason
+        assert answer.signals["draft"]  # the withdrawn draft is kept for the person to see
+    r = cli("status", "--index", str(rag.index_dir), env={"RAGQA_CALIBRATION": "auto"})
+    assert r.returncode == 0 and "bundled default" in r.stdout
