@@ -32,6 +32,12 @@ def _rag(index: Path | None, **overrides):
     return RAG(index, **overrides)
 
 
+def _warn_calibration(rag) -> None:
+    rag.scorer  # noqa: B018 - finds the calibration for these models
+    if rag.calibration_warning:
+        err.print(f"[yellow]warning:[/] {rag.calibration_warning}", highlight=False, soft_wrap=True)
+
+
 def _generation_options(model, n_ctx, n_gpu_layers, threads, temperature, top_p, sample_top_k, max_tokens, seed, system_prompt) -> dict:
     return {"model_path": model, "n_ctx": n_ctx, "n_gpu_layers": n_gpu_layers, "n_threads": threads,
             "temperature": temperature, "top_p": top_p, "top_k_sampling": sample_top_k, "max_tokens": max_tokens,
@@ -109,6 +115,7 @@ def ask(
 
     gen = _generation_options(model, n_ctx, n_gpu_layers, threads, temperature, top_p, sample_top_k, max_tokens, seed, system_prompt)
     with _rag(index, **gen) as rag:
+        _warn_calibration(rag)
         if json_out:
             answer = rag.ask(question, top_k=top_k)
             console.print_json(json.dumps(answer.to_dict()))
@@ -128,6 +135,7 @@ def chat(
     from .chat import run_chat
 
     with _rag(index, model_path=model) as rag:
+        _warn_calibration(rag)
         run_chat(rag, console, top_k=top_k)
 
 
@@ -170,8 +178,8 @@ def eval_(
 
     qs = load_questions(questions, limit)
     with _rag(index, model_path=model, retrieval=retrieval) as rag:
-        if rag.calibration_warning:
-            err.print(f"[yellow]warning:[/] {rag.calibration_warning}", highlight=False)
+        if not retrieval_only:
+            _warn_calibration(rag)
         progress, on_row = _eval_progress(len(qs), retrieval_only)
         with progress:
             rows = run(rag, qs, retrieval_only=retrieval_only, on_row=on_row)
@@ -237,7 +245,7 @@ def status(
         console.print_json(json.dumps(info))
         return
     table = Table(title=f"Index {info['index']}", show_header=False)
-    for key in ("documents", "chunks", "vectors", "database", "model", "created_at", "ragqa_version"):
+    for key in ("documents", "chunks", "vectors", "database", "model", "calibration", "created_at", "ragqa_version"):
         table.add_row(key, str(info[key]))
     emb = info["embedder"] or {}
     table.add_row("embedder", f"{emb.get('name')} ({emb.get('dimension')} dims, {emb.get('max_tokens')} tokens)")

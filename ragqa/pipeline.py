@@ -17,7 +17,7 @@ from .citations import check as check_citations
 from .citations import markers as _markers
 from .confidence import BlendScorer, Scorer
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import IndexNotFoundError, InputError
+from .errors import IndexNotFoundError, InputError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar
 from .ingest import EventHandler, IngestReport, run_ingest
 from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, condense_messages, content_free_check_messages
@@ -102,6 +102,19 @@ class RAG:
             return self.settings.min_confidence
         self.scorer  # noqa: B018 - finds the calibration
         return self.calibration.threshold if self.calibration is not None else 0.5
+
+    def calibration_summary(self) -> str:
+        try:
+            self.scorer  # noqa: B018 - finds the calibration
+        except RagqaError as e:  # e.g. the model file is missing: status still works
+            return f"unknown: {e}"
+        cal = self.calibration
+        if cal is None:
+            return f"none: confidence is uncalibrated ({self.calibration_warning})" if self.calibration_warning \
+                else "none: confidence is uncalibrated (run `ragqa calibrate`)"
+        m = cal.fitted.get("measured", {})
+        return (f"{cal.fitted.get('source', 'fitted')}: threshold {cal.threshold:.3f} for target risk {cal.target_risk} "
+                f"(delta {cal.delta}), fitted on {m.get('n_fit', '?')} + {m.get('n_threshold', '?')} questions")
 
     def models(self) -> dict[str, Any]:
         """The identities a calibration is tied to, read without loading either model."""
@@ -286,6 +299,7 @@ class RAG:
             "index": str(self.index_dir), "database": redact(s.resolved_database_url), **counts,
             "embedder": store.manifest.get("embedder"), "chunking": store.manifest.get("chunking"),
             "model": str(s.model_path or "default (SmolLM2-135M-Instruct Q4_1)"),
+            "calibration": self.calibration_summary(),
             "created_at": store.manifest.get("created_at"), "ragqa_version": store.manifest.get("ragqa_version"),
             "bytes_on_disk": sizes,
         }
