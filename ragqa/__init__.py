@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["RAG", "Settings", "Answer", "Citation", "Hit", "Chunk", "RagqaError", "__version__"]
+__all__ = ["RAG", "Settings", "Answer", "Citation", "Hit", "Chunk", "Filters", "RagqaError", "__version__"]
 
 
 def __getattr__(name: str):
@@ -28,7 +28,7 @@ def __getattr__(name: str):
         from .settings import Settings
 
         return Settings
-    if name in {"Answer", "Citation", "Hit", "Chunk"}:
+    if name in {"Answer", "Citation", "Hit", "Chunk", "Filters"}:
         from . import types
 
         return getattr(types, name)

@@ -99,6 +99,8 @@ def ask(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming.")] = False,
     top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="Sources given to the model.")] = None,
     show_sources: Annotated[bool, typer.Option("--sources", help="Also print every source given to the model.")] = False,
+    document: Annotated[Optional[list[str]], typer.Option("--document", "-d", help="Answer only from this document (file name without extension); repeatable.")] = None,
+    path: Annotated[Optional[str], typer.Option("--path", help="Answer only from documents whose path starts with this (made absolute).")] = None,
     model: ModelOpt = None,
     n_ctx: Annotated[Optional[int], typer.Option(help="Context size in tokens.")] = None,
     n_gpu_layers: Annotated[Optional[int], typer.Option(help="Layers offloaded to the GPU (-1: all; needs a CUDA build).")] = None,
@@ -112,15 +114,18 @@ def ask(
 ) -> None:
     """Answer a question from the index, with citations, or abstain."""
     from .render import print_stream, sources_table
+    from .types import Filters
 
     gen = _generation_options(model, n_ctx, n_gpu_layers, threads, temperature, top_p, sample_top_k, max_tokens, seed, system_prompt)
     with _rag(index, **gen) as rag:
         _warn_calibration(rag)
+        filters = Filters(documents=tuple(document or ()),
+                          path_prefix=str(Path(path).expanduser().resolve()) + ("/" if path.endswith("/") else "") if path else None)
         if json_out:
-            answer = rag.ask(question, top_k=top_k)
+            answer = rag.ask(question, top_k=top_k, filters=filters)
             console.print_json(json.dumps(answer.to_dict()))
             return
-        answer = print_stream(console, rag.stream(question, top_k=top_k))
+        answer = print_stream(console, rag.stream(question, top_k=top_k, filters=filters))
         if show_sources:
             console.print(sources_table(answer))
 
@@ -232,6 +237,19 @@ def calibrate(
 
 
 @app.command()
+def reindex(
+    index: IndexOpt = None,
+    kind: Annotated[str, typer.Option("--kind", help="auto (what the index's size calls for), flat (exact) or ivf.")] = "auto",
+    nlist: Annotated[int, typer.Option("--nlist", help="Inverted lists for ivf (0: about 4 x sqrt(vectors)).")] = 0,
+) -> None:
+    """Rebuild the vector index: exact while small, an inverted file (IVF) when large.
+    Ingest switches on its own as the collection grows; this forces a type."""
+    with _rag(index) as rag:
+        described = rag.reindex(kind, nlist)
+    console.print(f"vectors of {rag.index_dir} now in {described}", highlight=False)
+
+
+@app.command()
 def status(
     index: IndexOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -245,7 +263,7 @@ def status(
         console.print_json(json.dumps(info))
         return
     table = Table(title=f"Index {info['index']}", show_header=False)
-    for key in ("documents", "chunks", "vectors", "database", "model", "calibration", "created_at", "ragqa_version"):
+    for key in ("documents", "chunks", "vectors", "vector_index", "database", "model", "calibration", "created_at", "ragqa_version"):
         table.add_row(key, str(info[key]))
     emb = info["embedder"] or {}
     table.add_row("embedder", f"{emb.get('name')} ({emb.get('dimension')} dims, {emb.get('max_tokens')} tokens)")

@@ -57,11 +57,19 @@ def match_query(query: str) -> str | None:
     return " OR ".join(f'"{t}"' for t in terms) or None
 
 
-def search(engine: Engine, query: str, k: int) -> list[tuple[int, float]]:
-    """(chunk id, BM25 score; higher is better), best first."""
+def search(engine: Engine, query: str, k: int, where: tuple[str, dict] | None = None) -> list[tuple[int, float]]:
+    """(chunk id, BM25 score; higher is better), best first. `where`: an SQL condition on
+    the chunk's document (alias `d`) with its parameters, to search only those documents."""
     q = match_query(query)
     if q is None or k <= 0 or engine.dialect.name != "sqlite":
         return []
-    sql = text(f"SELECT rowid, -bm25({TABLE}) AS s FROM {TABLE} WHERE {TABLE} MATCH :q ORDER BY s DESC LIMIT :k")
+    if where is None:
+        sql = text(f"SELECT rowid, -bm25({TABLE}) AS s FROM {TABLE} WHERE {TABLE} MATCH :q ORDER BY s DESC LIMIT :k")
+        params: dict = {}
+    else:
+        condition, params = where
+        sql = text(f"SELECT {TABLE}.rowid, -bm25({TABLE}) AS s FROM {TABLE} "
+                   f"JOIN chunks c ON c.id = {TABLE}.rowid JOIN documents d ON d.id = c.document_id "
+                   f"WHERE {TABLE} MATCH :q AND ({condition}) ORDER BY s DESC LIMIT :k")
     with engine.connect() as conn:
-        return [(int(r[0]), float(r[1])) for r in conn.execute(sql, {"q": q, "k": k})]
+        return [(int(r[0]), float(r[1])) for r in conn.execute(sql, {"q": q, "k": k, **params})]

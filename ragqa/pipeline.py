@@ -16,6 +16,7 @@ from . import confidence as conf
 from .citations import check as check_citations
 from .citations import markers as _markers
 from .confidence import BlendScorer, Scorer
+from .context import select as select_context
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import IndexNotFoundError, InputError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar
@@ -25,7 +26,7 @@ from .retrieval import Retriever
 from .settings import Settings
 from .store import MANIFEST, VECTORS, Store, redact
 from .textutil import content_words
-from .types import Answer, Hit
+from .types import Answer, Filters, Hit
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,8 @@ class RAG:
                 raise IndexNotFoundError(f"no index at {self.index_dir} (run `ragqa ingest PATH --index {self.index_dir}` first)")
             if self._reader is not None:
                 self._reader.close()
-            self._reader = Store.open(self.index_dir, self.settings.resolved_database_url, self._embedder_info())
+            self._reader = Store.open(self.index_dir, self.settings.resolved_database_url, self._embedder_info(),
+                                      **self._vector_options())
             self._reader_mtime = mtime
         return self._reader
 
@@ -158,30 +160,48 @@ class RAG:
                 raise InputError(f"no such file or folder: {path}")
         s = self.settings
         chunking = {"chunk_tokens": s.chunk_tokens, "chunk_overlap": s.chunk_overlap}
-        with Store.open(self.index_dir, s.resolved_database_url, self._embedder_info(), chunking, write=True) as store:
+        with Store.open(self.index_dir, s.resolved_database_url, self._embedder_info(), chunking, write=True,
+                        **self._vector_options()) as store:
             recorded = store.manifest.get("chunking", chunking)  # an index keeps the chunking it was built with
             report = run_ingest(store, self.embedder, paths, chunk_tokens=int(recorded["chunk_tokens"]),
                                 chunk_overlap=int(recorded["chunk_overlap"]), prune=prune, on_event=on_event)
         return report
 
+    def reindex(self, kind: str = "auto", nlist: int = 0) -> str:
+        """Rebuild the vector index as `kind`: flat (exact), ivf, or auto (what its size calls
+        for, see ragqa.vectors). Returns the new index's description."""
+        if kind not in ("auto", "flat", "ivf"):
+            raise InputError(f"index kind {kind!r}: use auto, flat or ivf")
+        if not (self.index_dir / MANIFEST).exists():
+            raise IndexNotFoundError(f"no index at {self.index_dir} (run `ragqa ingest PATH --index {self.index_dir}` first)")
+        with Store.open(self.index_dir, self.settings.resolved_database_url, write=True, **self._vector_options()) as store:
+            return store.reindex(kind, nlist)
+
+    def _vector_options(self) -> dict[str, int]:
+        return {"ivf_min_vectors": self.settings.ivf_min_vectors, "nprobe": self.settings.nprobe}
+
     # --- ask ----------------------------------------------------------------------
 
-    def retrieve(self, question: str, top_k: int | None = None, *, mode: str | None = None) -> list[Hit]:
+    def retrieve(self, question: str, top_k: int | None = None, *, mode: str | None = None,
+                 filters: Filters | dict | None = None) -> list[Hit]:
         s = self.settings
-        retriever = Retriever(self._store(), self.embedder, mode=mode or s.retrieval, dense_weight=s.dense_weight,
-                              lexical_weight=s.lexical_weight)
-        return retriever.search(question, top_k or s.top_k)
+        retriever = Retriever(self._store(), self.embedder, mode=mode or s.retrieval, fusion=s.fusion,
+                              dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
+        return retriever.search(question, top_k or s.top_k, Filters.of(filters))
 
-    def ask(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None) -> Answer:
+    def ask(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None,
+            filters: Filters | dict | None = None) -> Answer:
+        """Answer from the documents (those `filters` allow, e.g. {"documents": ["report"]}
+        or {"path_prefix": "/home/me/docs/2024"}), or abstain, with the reason."""
         answer = None
-        for part in self.stream(question, top_k=top_k, retrieval_query=retrieval_query):
+        for part in self.stream(question, top_k=top_k, retrieval_query=retrieval_query, filters=filters):
             if isinstance(part, Answer):
                 answer = part
         assert answer is not None
         return answer
 
-    def stream(self, question: str, *, top_k: int | None = None,
-               retrieval_query: str | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None,
+               filters: Filters | dict | None = None) -> Iterator[str | Answer]:
         """Yield the answer's text as it is generated, then the final Answer.
 
         The streamed text is the model's draft; the Answer says whether it stands
@@ -190,22 +210,26 @@ class RAG:
         s = self.settings
         self._store()  # load the index and the embedder outside the timings
         t0 = time.perf_counter()
-        hits = self.retrieve(retrieval_query or question, top_k)
+        filters = Filters.of(filters)
+        hits = self.retrieve(retrieval_query or question, top_k, filters=filters)
         t1 = time.perf_counter()
         signals: dict[str, Any] = conf.retrieval_signals(hits)
-        early = conf.before_generation(signals, s.min_relevance) if hits else conf.Decision(True, 0.0, "the index is empty", False)
+        early = conf.before_generation(signals, s.min_relevance) if hits else conf.Decision(
+            True, 0.0, "no document matches the filters" if filters else "the index is empty", False)
         if early is not None:
             yield self._abstained(question, hits, signals, early, t0, t1, t1, retrieval_query)
             return
-        params = SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
-                                top_k=s.top_k_sampling, seed=s.seed,
-                                grammar=citation_grammar(len(hits)) if s.cite_grammar else None)
-        load = getattr(self.generator, "load", None)
-        if load:  # a first call loads the model: keep that out of the timings
+        if load := getattr(self.generator, "load", None):  # a first call loads the model: keep that out of the timings
             before = time.perf_counter()
             load()
             shift = time.perf_counter() - before
-            t0, t1 = t0 + shift, t1 + shift
+            t0 += shift
+        hits = self._context(question, hits)
+        t1 = time.perf_counter()
+        signals["context_tokens"] = sum(self.generator.count_tokens(h.chunk.text) for h in hits)
+        params = SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
+                                top_k=s.top_k_sampling, seed=s.seed,
+                                grammar=citation_grammar(len(hits)) if s.cite_grammar else None)
         pieces: list[str] = []
         for piece in self.generator.chat(answer_messages(question, hits, s.system_prompt), params):
             pieces.append(piece)
@@ -230,6 +254,15 @@ class RAG:
         yield Answer(question=question, answer=text, abstained=False, confidence=decision.confidence,
                      reason=decision.reason, citations=checked.citations, sources=tuple(hits), signals=signals,
                      calibrated=decision.calibrated, timings=_timings(t0, t1, t2, t3), retrieval_query=retrieval_query)
+
+    def _context(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
+        """The sources for the prompt: with a token budget, excerpts of the best sentences."""
+        def score(q: str, sentences: Sequence[str]):
+            vectors = self.embedder.embed([q, *sentences])
+            return vectors[1:] @ vectors[0]
+
+        return select_context(question, hits, budget=self.settings.context_tokens,
+                              count_tokens=self.generator.count_tokens, score=score)
 
     def _self_check(self, question: str, hits: Sequence[Hit], draft: str) -> dict[str, Any]:
         """Ask the model whether the sources state its answer, corrected by the same
@@ -288,15 +321,17 @@ class RAG:
     # --- status -------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        store = Store.open(self.index_dir, self.settings.resolved_database_url)
+        store = Store.open(self.index_dir, self.settings.resolved_database_url, **self._vector_options())
         try:
             counts = store.counts()
+            vector_index = store.vectors.describe()
         finally:
             store.close()
         sizes = {p.name: p.stat().st_size for p in sorted(self.index_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
         s = self.settings
         return {
             "index": str(self.index_dir), "database": redact(s.resolved_database_url), **counts,
+            "vector_index": vector_index,
             "embedder": store.manifest.get("embedder"), "chunking": store.manifest.get("chunking"),
             "model": str(s.model_path or "default (SmolLM2-135M-Instruct Q4_1)"),
             "calibration": self.calibration_summary(),

@@ -14,15 +14,17 @@ CONTENT_FREE = "N/A"
 ANSWER_CUE = "Answer, citing the source number like [1]:"
 
 # Worked examples given as earlier turns of the chat, written for ragqa (no evaluation
-# text). With the bundled 135M model on 24 SQuAD questions, right drafts went from 1
-# (instruction only, 3 sources) to 8 (these examples, 2 sources); see the issue note.
+# text, and about nothing a user's documents are likely to hold: an example about the
+# demo corpus's subject made the 135M model answer the demo question with the example's
+# answer). On 100 answerable SQuAD questions (bundled model, top_k 2, context_tokens 32)
+# these examples gave 44 right drafts; without the last two, 39.
 EXAMPLES = (
     ("[1] (volcanoes) Mount Etna erupted violently in 1669 and destroyed the town of Nicolosi.\n\n"
      "[2] (bees) A honey bee colony has one queen and thousands of workers.",
      "Which town did Etna destroy?", "Nicolosi [1]"),
-    ("[1] (pumps) In 1698 Thomas Savery built a steam-powered water pump for mines.\n\n"
-     "[2] (engines) The first commercially successful engine was invented by Thomas Newcomen in 1712.",
-     "When did Newcomen invent his engine?", "1712 [2]"),
+    ("[1] (bridges) The Brooklyn Bridge opened in 1883 after fourteen years of work.\n\n"
+     "[2] (canals) The Erie Canal was completed in 1825 and linked the Hudson River to Lake Erie.",
+     "When was the Erie Canal completed?", "1825 [2]"),
     ("[1] (lighthouses) The Pharos of Alexandria was a lighthouse built by the Ptolemaic Kingdom.\n\n"
      "[2] (wonders) It was one of the Seven Wonders of the Ancient World.",
      "Who built the Pharos of Alexandria?", "the Ptolemaic Kingdom [1]"),

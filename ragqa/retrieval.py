@@ -7,39 +7,46 @@ found it), so `Hit.score` means the same thing in every mode."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .embedding import Embedder
 from .errors import ConfigError
 from .store import Store
-from .types import Hit
+from .types import Filters, Hit
 
 MODES = ("hybrid", "dense", "lexical")
+FUSIONS = ("rrf", "convex")
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder, *, mode: str = "hybrid", dense_weight: float = 1.0,
-                 lexical_weight: float = 1.0, rrf_k: int = 60, depth: int = 20):
+    def __init__(self, store: Store, embedder: Embedder, *, mode: str = "hybrid", fusion: str = "rrf",
+                 dense_weight: float = 1.0, lexical_weight: float = 1.0, rrf_k: int = 60, depth: int = 20):
         if mode not in MODES:
             raise ConfigError(f"retrieval mode {mode!r}: use one of {', '.join(MODES)}")
-        self.store, self.embedder, self.mode = store, embedder, mode
+        if fusion not in FUSIONS:
+            raise ConfigError(f"fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
+        self.store, self.embedder, self.mode, self.fusion = store, embedder, mode, fusion
         self.dense_weight, self.lexical_weight, self.rrf_k, self.depth = dense_weight, lexical_weight, rrf_k, depth
 
-    def search(self, query: str, k: int) -> list[Hit]:
+    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
+        """The k best chunks for the query; with filters, from the documents they allow only."""
         vector = self.embedder.embed([query])[0]
         depth = max(k, self.depth)
-        dense = self.store.vectors.search(vector, depth) if self.mode != "lexical" else []
-        lexical = self.store.lexical_search(query, depth) if self.mode != "dense" else []
+        allowed = self.store.chunk_ids(filters) if filters else None
+        if allowed is not None and not allowed:
+            return []
+        dense = self.store.vectors.search(vector, depth, allowed) if self.mode != "lexical" else []
+        lexical = self.store.lexical_search(query, depth, filters) if self.mode != "dense" else []
+        cosine = dict(dense)
+        cosine.update(self.store.vectors.similarity(vector, [i for i, _ in lexical if i not in cosine]))
+        if self.mode == "hybrid":
+            order = fuse(dense, lexical, cosine, method=self.fusion, dense_weight=self.dense_weight,
+                         lexical_weight=self.lexical_weight, rrf_k=self.rrf_k)
+        else:  # one search alone keeps its own order
+            order = [i for i, _ in (dense or lexical)]
         dense_rank = {i: r for r, (i, _) in enumerate(dense, start=1)}
         lexical_rank = {i: r for r, (i, _) in enumerate(lexical, start=1)}
-        fused: dict[int, float] = {}
-        for ranks, weight in ((dense_rank, self.dense_weight), (lexical_rank, self.lexical_weight)):
-            for i, r in ranks.items():
-                fused[i] = fused.get(i, 0.0) + weight / (self.rrf_k + r)
-        # ties (same fused score) go to the better dense rank, then the lower id: deterministic
-        order = sorted(fused, key=lambda i: (-fused[i], dense_rank.get(i, depth + 1), i))
-        chunks = self.store.chunks(order)
-        cosine = dict(dense)
-        missing = [i for i in order[: 4 * k] if i not in cosine and i in chunks]
-        cosine.update(self.store.vectors.similarity(vector, missing))
+        chunks = self.store.chunks(order[: 4 * k])
         hits = []
         for i in order:
             if i not in chunks:  # a vector whose row is gone (a crashed write not yet repaired)
@@ -49,3 +56,30 @@ class Retriever:
             if len(hits) == k:
                 break
         return hits
+
+
+def fuse(dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], cosine: dict[int, float], *,
+         method: str = "rrf", dense_weight: float = 1.0, lexical_weight: float = 1.0, rrf_k: int = 60) -> list[int]:
+    """Chunk ids of both rankings, best first. `rrf`: sum of weight / (rrf_k + rank).
+    `convex`: dense_weight x cosine min-max scaled over the candidates + lexical_weight x
+    BM25 scaled by the best BM25 (0 when lexical search missed the chunk). Ties go to
+    the better dense rank, then the lower id, so that results are deterministic."""
+    dense_rank = {i: r for r, (i, _) in enumerate(dense, start=1)}
+    fused: dict[int, float] = {}
+    if method == "rrf":
+        for ranking, weight in ((dense, dense_weight), (lexical, lexical_weight)):
+            for r, (i, _) in enumerate(ranking, start=1):
+                fused[i] = fused.get(i, 0.0) + weight / (rrf_k + r)
+    elif method == "convex":
+        ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
+        cos = [cosine.get(i, 0.0) for i in ids]
+        lo, hi = min(cos, default=0.0), max(cos, default=0.0)
+        bm25 = dict(lexical)
+        top = max(bm25.values(), default=0.0)
+        for i, c in zip(ids, cos):
+            fused[i] = dense_weight * ((c - lo) / (hi - lo) if hi > lo else 1.0) + \
+                lexical_weight * (bm25.get(i, 0.0) / top if top > 0 else 0.0)
+    else:
+        raise ConfigError(f"fusion {method!r}: use rrf or convex")
+    last = len(dense) + 1
+    return sorted(fused, key=lambda i: (-fused[i], dense_rank.get(i, last), i))

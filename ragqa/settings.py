@@ -39,11 +39,22 @@ class Settings:
     embed_batch_size: int = 32
     embed_processes: int = 0  # 0 = one per core when there is enough to embed
     # retrieval
-    top_k: int = 2  # more sources confused the bundled 135M model (3/24 right drafts with 3, 8/24 with 2)
+    top_k: int = 2  # chunks retrieved for the prompt (bench/bench_prompt.py: 2 beat 1 and 3 with the bundled model)
     retrieval: str = "hybrid"  # hybrid (dense + lexical, fused), dense or lexical
-    dense_weight: float = 1.0  # weights of reciprocal rank fusion
+    # convex: weighted sum of scaled cosine and BM25 (beat RRF and both searches alone on
+    # SQuAD 2.0 and SciFact, see bench/fusion_report.py); rrf: reciprocal rank fusion
+    fusion: str = "convex"
+    dense_weight: float = 1.0  # weights of the fusion
     lexical_weight: float = 1.0
+    # exact search below this many vectors, an inverted file (IVF) from there on
+    ivf_min_vectors: int = 200_000
+    nprobe: int = 0  # inverted lists searched per question (IVF only); 0: an eighth of them
     min_relevance: float = 0.25  # best cosine below this: nothing relevant was found
+    # prompt: the best sentences of the top_k chunks up to this many model tokens (0: whole
+    # chunks). The bundled 135M model loses the answer in long sources: on 100 SQuAD
+    # questions, 45 right drafts with 32 tokens, 22 with two whole chunks (304 tokens);
+    # raise it for a larger model (bench/bench_prompt.py)
+    context_tokens: int = 32
     # generation
     n_ctx: int = 2048
     n_gpu_layers: int = 0  # -1 offloads every layer (needs a CUDA build of llama-cpp-python)

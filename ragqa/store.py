@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import (
     DateTime, Float, ForeignKey, Integer, String, Text, create_engine, delete, event, func, select,
 )
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from . import __version__, lexical
 from .errors import IndexLockedError, IndexMismatchError, IndexNotFoundError
-from .types import Chunk, ChunkSpan
-from .vectors import VectorIndex
+from .types import Chunk, ChunkSpan, Filters
+from .vectors import IVF, IVF_MIN_VECTORS, NPROBE, VectorIndex, plan
 
 if TYPE_CHECKING:
     import numpy as np
@@ -108,11 +109,26 @@ def redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _where(filters: Filters) -> tuple[str, dict]:
+    """SQL condition on a document row (alias `d`) for these filters, with its parameters."""
+    parts, params = [], {}
+    if filters.documents:
+        names = ", ".join(f":doc{i}" for i in range(len(filters.documents)))
+        parts.append(f"d.name IN ({names})")
+        params.update({f"doc{i}": name for i, name in enumerate(filters.documents)})
+    if filters.path_prefix:  # exact and case-sensitive, unlike LIKE on SQLite
+        parts.append("substr(d.path, 1, :prefix_len) = :prefix")
+        params.update({"prefix": filters.path_prefix, "prefix_len": len(filters.path_prefix)})
+    return (" AND ".join(parts) or "1 = 1"), params
+
+
 class Store:
     """Open with `Store.open(...)` to read, `Store.open(..., write=True)` to change."""
 
-    def __init__(self, index_dir: Path, database_url: str, manifest: dict, write: bool):
+    def __init__(self, index_dir: Path, database_url: str, manifest: dict, write: bool, *,
+                 ivf_min_vectors: int = IVF_MIN_VECTORS, nprobe: int = NPROBE):
         self.index_dir = index_dir
+        self.ivf_min_vectors = ivf_min_vectors
         self.database_url = database_url
         self.manifest = manifest
         self.write = write
@@ -123,13 +139,13 @@ class Store:
             self._take_lock()
             Base.metadata.create_all(self.engine)
             lexical.ensure(self.engine)
-        self.vectors = VectorIndex.load(index_dir / VECTORS, int(manifest["embedder"]["dimension"]))
+        self.vectors = VectorIndex.load(index_dir / VECTORS, int(manifest["embedder"]["dimension"]), nprobe)
 
     # --- opening -----------------------------------------------------------------
 
     @classmethod
     def open(cls, index_dir: Path, database_url: str, embedder_info: dict | None = None,
-             chunking: dict | None = None, write: bool = False) -> "Store":
+             chunking: dict | None = None, write: bool = False, **vector_options) -> "Store":
         """Open an index. With write=True, create it if missing (embedder_info and
         chunking are then recorded in its manifest) and repair a crashed write."""
         index_dir = Path(index_dir)
@@ -152,7 +168,7 @@ class Store:
             }
         else:
             raise IndexNotFoundError(f"no index at {index_dir} (run `ragqa ingest PATH --index {index_dir}` first)")
-        store = cls(index_dir, database_url, manifest, write)
+        store = cls(index_dir, database_url, manifest, write, **vector_options)
         if write:
             store._write_manifest()
             store.reconcile()
@@ -236,7 +252,26 @@ class Store:
         return len(doc_ids)
 
     def save(self) -> None:
+        """Save the vectors, first switching the index type if the collection's size calls for it."""
+        if self.vectors.adapt(self.ivf_min_vectors):
+            log.info("vectors of %s now in %s", self.index_dir, self.vectors.describe())
+        self._record_vectors()
         self.vectors.save(self.index_dir / VECTORS)
+
+    def reindex(self, kind: str = "auto", nlist: int = 0) -> str:
+        """Rebuild the vectors as `kind` (flat, ivf, or auto: what the size calls for) and save."""
+        if kind == "auto":
+            kind, nlist = plan(len(self.vectors), self.ivf_min_vectors)
+        self.vectors.rebuild(kind, nlist)
+        self._record_vectors()
+        self.vectors.save(self.index_dir / VECTORS)
+        return self.vectors.describe()
+
+    def _record_vectors(self) -> None:
+        faiss = f"IVF{self.vectors.nlist},Flat" if self.vectors.kind == IVF else "IDMap2,Flat"
+        if self.manifest.get("vectors", {}).get("faiss") != faiss:
+            self.manifest["vectors"] = {"faiss": faiss, "metric": "inner_product"}
+            self._write_manifest()
 
     def reconcile(self) -> dict[str, int]:
         """Make rows and vectors agree after a crash: the rows are the record."""
@@ -279,14 +314,21 @@ class Store:
             for c, name, path in rows
         }
 
-    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
+    def lexical_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """BM25 hits (chunk id, score), best first; empty where the database has no lexical index."""
         if self._lexical is None:
             try:
                 self._lexical = lexical.available(self.engine)
             except Exception:  # a database never written: nothing to search
                 self._lexical = False
-        return lexical.search(self.engine, query, k) if self._lexical else []
+        return lexical.search(self.engine, query, k, _where(filters) if filters else None) if self._lexical else []
+
+    def chunk_ids(self, filters: Filters) -> list[int]:
+        """Ids of the chunks of the documents these filters allow."""
+        condition, params = _where(filters)
+        sql = text(f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {condition}")
+        with self.engine.connect() as conn:
+            return [int(r[0]) for r in conn.execute(sql, params)]
 
     def counts(self) -> dict[str, int]:
         with Session(self.engine) as s:

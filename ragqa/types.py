@@ -88,6 +88,32 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Which documents a question may be answered from: any of `documents` (names: file
+    names without extension) and/or those whose path starts with `path_prefix`. Empty
+    filters allow every document."""
+
+    documents: tuple[str, ...] = ()
+    path_prefix: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.documents or self.path_prefix)
+
+    @classmethod
+    def of(cls, value: "Filters | dict[str, Any] | None") -> "Filters":
+        """From a Filters, None, or a dict such as {"documents": [...], "path_prefix": "..."}."""
+        if value is None or isinstance(value, Filters):
+            return value or cls()
+        unknown = set(value) - {"documents", "document", "path_prefix"}
+        if unknown:
+            from .errors import InputError
+
+            raise InputError(f"unknown filter {sorted(unknown)[0]!r}: use documents or path_prefix")
+        docs = value.get("documents", value.get("document")) or ()
+        return cls(documents=(docs,) if isinstance(docs, str) else tuple(docs), path_prefix=value.get("path_prefix"))
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     answer: str

@@ -45,3 +45,8 @@ def test_bad_setting_is_one_red_line(tmp_path):
     import os
     r = run("status", "--index", str(tmp_path), env={**os.environ, "RAGQA_TOP_K": "lots"})
     assert r.returncode == 1 and "top_k" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_reindex_with_an_unknown_kind_is_one_red_line(tmp_path):
+    r = run("reindex", "--index", str(tmp_path / "none"), "--kind", "hnsw")
+    assert r.returncode == 1 and "index kind 'hnsw'" in r.stderr and "Traceback" not in r.stderr

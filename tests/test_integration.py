@@ -172,3 +172,29 @@ def test_bundled_calibration_applies_to_the_bundled_models_and_says_why_it_withh
         assert answer.signals["draft"]  # the withdrawn draft is kept for the person to see
     r = cli("status", "--index", str(rag.index_dir), env={"RAGQA_CALIBRATION": "auto"})
     assert r.returncode == 0 and "bundled default" in r.stdout
+
+
+def test_cli_filters_restrict_the_sources(world):
+    rag, docs, _ = world
+    r = cli("ask", QUESTION, "--index", str(rag.index_dir), "--json", "--document", "normans")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["sources"] and {s["document"] for s in d["sources"]} == {"normans"}
+    assert all(c["document"] == "normans" for c in d["citations"])
+    r = cli("ask", QUESTION, "--index", str(rag.index_dir), "--json", "--path", str(docs / "steam"))
+    assert r.returncode == 0, r.stderr
+    assert {s["document"] for s in json.loads(r.stdout)["sources"]} == {"steam_engine"}
+
+
+def test_cli_reindex_switches_the_vector_index_and_answers_stay_the_same(world):
+    rag, _, _ = world
+    before = [h.chunk.id for h in rag.retrieve(QUESTION, 5)]
+    r = cli("reindex", "--index", str(rag.index_dir), "--kind", "ivf")
+    assert r.returncode == 0 and "IVF" in r.stdout, r.stderr
+    status = json.loads(cli("status", "--index", str(rag.index_dir), "--json").stdout)
+    assert status["vector_index"].startswith("IVF") and status["vectors"] == status["chunks"]
+    # a small collection has few lists and nprobe covers them all: the same top 5
+    assert [h.chunk.id for h in rag.retrieve(QUESTION, 5)] == before
+    r = cli("reindex", "--index", str(rag.index_dir))  # auto: a small collection goes back to exact search
+    assert r.returncode == 0 and "IDMap2,Flat" in r.stdout, r.stderr
+    assert [h.chunk.id for h in rag.retrieve(QUESTION, 5)] == before

@@ -75,3 +75,26 @@ def test_condense_uses_the_rewrite_or_falls_back_to_the_conversation(tmp_path):
     q = bad.condense([("Who patented a steam pump?", "Thomas Savery [1].")], "and when did he die?")
     assert q == "Who patented a steam pump? and when did he die?"
     assert bad.condense([], "Standalone?") == "Standalone?"
+
+
+def test_filters_restrict_the_documents_an_answer_may_come_from(fake_rag, docs):
+    from ragqa import Filters
+
+    fake_rag.ingest([docs])
+    question = "Which town did Etna destroy in 1669?"
+    only_bees = fake_rag.ask(question, filters={"documents": ["bees"]})
+    assert {h.chunk.document for h in only_bees.sources} <= {"bees"}
+    assert only_bees.abstained  # the answer is in volcanoes, which the filter excludes
+    by_name = fake_rag.ask(question, filters=Filters(documents=("volcanoes", "bees")))
+    assert not by_name.abstained and by_name.citations[0].document == "volcanoes"
+    prefix = str(docs / "volc")
+    by_path = fake_rag.retrieve(question, 5, filters={"path_prefix": prefix})
+    assert by_path and {h.chunk.document for h in by_path} == {"volcanoes"}
+    assert fake_rag.retrieve(question, 5, filters={"path_prefix": str(docs / "VOLC")}) == []  # case-sensitive
+    for mode in ("dense", "lexical"):
+        assert {h.chunk.document for h in fake_rag.retrieve("Etna volcano bees", 5, mode=mode,
+                                                             filters={"documents": ["bees"]})} == {"bees"}
+    nothing = fake_rag.ask(question, filters={"documents": ["no-such-document"]})
+    assert nothing.abstained and "no document matches the filters" in nothing.reason
+    with pytest.raises(InputError):
+        fake_rag.ask(question, filters={"author": "me"})

@@ -3,9 +3,11 @@
 import sqlite3
 
 import numpy as np
+import pytest
 
 from ragqa import lexical
-from ragqa.retrieval import Retriever
+from ragqa.errors import ConfigError
+from ragqa.retrieval import FUSIONS, Retriever, fuse
 from ragqa.store import NewDocument, Store
 from ragqa.testing import HashEmbedder
 from ragqa.types import ChunkSpan
@@ -81,6 +83,38 @@ def test_hybrid_fuses_both_rankings_and_keeps_cosine_scores(tmp_path):
         for h in hybrid + lex:
             v = emb.embed([h.chunk.text])[0]
             assert abs(h.score - float(np.dot(q, v))) < 1e-5
-        # a weight of zero leaves one ranking alone
-        only_dense = Retriever(s, emb, mode="hybrid", lexical_weight=0.0).search(query, 3)
-        assert [h.chunk.id for h in only_dense] == [h.chunk.id for h in dense]
+        # a weight of zero leaves one ranking alone, in either fusion
+        for fusion in FUSIONS:
+            only_dense = Retriever(s, emb, mode="hybrid", fusion=fusion, lexical_weight=0.0).search(query, 3)
+            assert [h.chunk.id for h in only_dense] == [h.chunk.id for h in dense]
+            assert Retriever(s, emb, mode="hybrid", fusion=fusion).search(query, 1)[0].chunk.document == "both"
+
+
+def test_rrf_sums_weighted_reciprocal_ranks():
+    dense, lexical = [(1, 0.9), (2, 0.8), (3, 0.1)], [(3, 12.0), (4, 5.0)]
+    cosine = {1: 0.9, 2: 0.8, 3: 0.1, 4: 0.05}
+    # 1: 1/61; 2: 1/62; 3: 1/63 + 1/61; 4: 1/62
+    assert fuse(dense, lexical, cosine, method="rrf") == [3, 1, 2, 4]  # 2 and 4 tie: the dense rank decides
+    # 3 is best if lexical is weighted 2: 1/63 + 2/61; 4: 2/62 beats 1: 1/61
+    assert fuse(dense, lexical, cosine, method="rrf", lexical_weight=2.0) == [3, 4, 1, 2]
+
+
+def test_convex_fusion_adds_scaled_cosine_and_scaled_bm25():
+    dense, lexical = [(1, 0.9), (2, 0.5)], [(2, 10.0), (3, 4.0)]
+    cosine = {1: 0.9, 2: 0.5, 3: 0.1}
+    # scaled cosine: 1 -> 1.0, 2 -> 0.5, 3 -> 0.0; scaled BM25: 2 -> 1.0, 3 -> 0.4, 1 -> 0
+    assert fuse(dense, lexical, cosine, method="convex") == [2, 1, 3]  # 1.5, 1.0, 0.4
+    assert fuse(dense, lexical, cosine, method="convex", dense_weight=3.0) == [1, 2, 3]  # 3.0, 2.5, 0.4
+    assert fuse([], [], {}, method="convex") == []
+    with pytest.raises(ConfigError):
+        fuse(dense, lexical, cosine, method="borda")
+
+
+def test_lexical_mode_keeps_the_bm25_order(tmp_path):
+    emb = HashEmbedder()
+    with open_w(tmp_path) as s:
+        s.put_documents([new_doc(k, [v], emb) for k, v in {
+            "many": "Nicolosi Nicolosi Nicolosi town", "once": "volcano eruption destroyed Nicolosi crater"}.items()])
+        query = "Nicolosi volcano eruption crater"
+        bm25 = [s.chunks([i])[i].document for i, _ in s.lexical_search(query, 5)]
+        assert [h.chunk.document for h in Retriever(s, emb, mode="lexical").search(query, 5)] == bm25
