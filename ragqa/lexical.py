@@ -1,9 +1,13 @@
-"""The lexical index: BM25 over chunk texts, in the database beside the rows it indexes.
+"""The lexical index: ranked full-text search over chunk texts, in the database beside the
+rows it indexes, so that every transaction that writes chunks writes the index too and
+the two cannot disagree.
 
-On SQLite it is an FTS5 table with external content (`chunks`), filled by triggers, so
-every transaction that writes chunks writes the index too and the two cannot disagree.
-An index made before the lexical table existed gets it, rebuilt from the rows, the next
-time it is opened for writing. Other databases have no lexical index yet: search there
+- SQLite: an FTS5 table with external content (`chunks`), filled by triggers; BM25.
+- PostgreSQL: a stored generated `tsvector` column on `chunks` (English configuration)
+  with a GIN index; ranked by `ts_rank_cd` (cover density; PostgreSQL has no BM25).
+
+An index made before the lexical index existed gets it, built from the rows, the next
+time it is opened for writing. Other databases have no lexical index: search there
 returns nothing and retrieval is dense only."""
 
 from __future__ import annotations
@@ -31,45 +35,68 @@ _SQLITE_DDL = (
 )
 
 
+_PG_COLUMN = "tsv"
+_PG_DDL = (
+    f"ALTER TABLE chunks ADD COLUMN IF NOT EXISTS {_PG_COLUMN} tsvector "
+    f"GENERATED ALWAYS AS (to_tsvector('english', text)) STORED",
+    f"CREATE INDEX IF NOT EXISTS chunks_tsv_gin ON chunks USING gin ({_PG_COLUMN})",
+)
+
+
 def available(engine: Engine) -> bool:
-    if engine.dialect.name != "sqlite":
-        return False
     with engine.connect() as conn:
-        return conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = :n"), {"n": TABLE}).first() is not None
+        if engine.dialect.name == "sqlite":
+            return conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = :n"), {"n": TABLE}).first() is not None
+        if engine.dialect.name == "postgresql":
+            return conn.execute(text("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                                     "AND table_name = 'chunks' AND column_name = :c"), {"c": _PG_COLUMN}).first() is not None
+    return False
 
 
 def ensure(engine: Engine) -> None:
     """Create the lexical index (and fill it from existing rows) if it is missing."""
-    if engine.dialect.name != "sqlite" or available(engine):
+    if engine.dialect.name not in ("sqlite", "postgresql") or available(engine):
         return
     with engine.begin() as conn:
-        for ddl in _SQLITE_DDL:
-            conn.execute(text(ddl))
-        conn.execute(text(f"INSERT INTO {TABLE}({TABLE}) VALUES ('rebuild')"))
+        if engine.dialect.name == "sqlite":
+            for ddl in _SQLITE_DDL:
+                conn.execute(text(ddl))
+            conn.execute(text(f"INSERT INTO {TABLE}({TABLE}) VALUES ('rebuild')"))
+        else:  # the generated column is computed for existing rows as it is added
+            for ddl in _PG_DDL:
+                conn.execute(text(ddl))
     log.info("lexical index created")
+
+
+def terms(query: str) -> list[str]:
+    """The query's meaningful words (all its words if none is), each once."""
+    out = list(dict.fromkeys(w for w in words(query) if w not in STOPWORDS and len(w) > 1))
+    return out or list(dict.fromkeys(words(query)))
 
 
 def match_query(query: str) -> str | None:
     """An FTS5 query that ORs the query's meaningful words, each quoted (no operators leak in)."""
-    terms = list(dict.fromkeys(w for w in words(query) if w not in STOPWORDS and len(w) > 1))
-    if not terms:
-        terms = list(dict.fromkeys(words(query)))
-    return " OR ".join(f'"{t}"' for t in terms) or None
+    return " OR ".join(f'"{t}"' for t in terms(query)) or None
 
 
 def search(engine: Engine, query: str, k: int, where: tuple[str, dict] | None = None) -> list[tuple[int, float]]:
-    """(chunk id, BM25 score; higher is better), best first. `where`: an SQL condition on
-    the chunk's document (alias `d`) with its parameters, to search only those documents."""
-    q = match_query(query)
-    if q is None or k <= 0 or engine.dialect.name != "sqlite":
+    """(chunk id, score; higher is better), best first. `where`: an SQL condition on the
+    chunk's document (alias `d`) with its parameters, to search only those documents."""
+    if not terms(query) or k <= 0 or engine.dialect.name not in ("sqlite", "postgresql"):
         return []
-    if where is None:
-        sql = text(f"SELECT rowid, -bm25({TABLE}) AS s FROM {TABLE} WHERE {TABLE} MATCH :q ORDER BY s DESC LIMIT :k")
-        params: dict = {}
+    condition, params = where if where is not None else ("1 = 1", {})
+    if engine.dialect.name == "sqlite":
+        q = match_query(query)
+        join = "" if where is None else \
+            f"JOIN chunks c ON c.id = {TABLE}.rowid JOIN documents d ON d.id = c.document_id "
+        sql = text(f"SELECT {TABLE}.rowid, -bm25({TABLE}) AS s FROM {TABLE} {join}"
+                   f"WHERE {TABLE} MATCH :q AND ({condition}) ORDER BY s DESC, {TABLE}.rowid LIMIT :k")
     else:
-        condition, params = where
-        sql = text(f"SELECT {TABLE}.rowid, -bm25({TABLE}) AS s FROM {TABLE} "
-                   f"JOIN chunks c ON c.id = {TABLE}.rowid JOIN documents d ON d.id = c.document_id "
-                   f"WHERE {TABLE} MATCH :q AND ({condition}) ORDER BY s DESC LIMIT :k")
+        # websearch_to_tsquery never fails on user text; "a or b" ORs the (stemmed) words
+        q = " or ".join(terms(query))
+        sql = text(f"SELECT c.id, ts_rank_cd(c.{_PG_COLUMN}, query) AS s "
+                   f"FROM chunks c JOIN documents d ON d.id = c.document_id, "
+                   f"websearch_to_tsquery('english', :q) query "
+                   f"WHERE c.{_PG_COLUMN} @@ query AND ({condition}) ORDER BY s DESC, c.id LIMIT :k")
     with engine.connect() as conn:
         return [(int(r[0]), float(r[1])) for r in conn.execute(sql, {"q": q, "k": k, **params})]

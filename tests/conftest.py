@@ -53,3 +53,25 @@ def _isolated_settings(monkeypatch):
     for key in list(os.environ):
         if key.startswith("RAGQA_"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server, started for this test session (see tests/postgres.py)."""
+    from postgres import Server, binaries
+
+    bindir = binaries()
+    if bindir is None:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: `apt-get install postgresql` (.ci/run does)")
+    server = Server(bindir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """SQLAlchemy URL of a new, empty database on the test server."""
+    import re
+
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:50] + f"_{id(request) % 100000}"
+    return postgres_server.create_database(name)
