@@ -52,7 +52,7 @@ class Settings:
     min_relevance: float = 0.25  # best cosine below this: nothing relevant was found
     # prompt: the best sentences of the top_k chunks up to this many model tokens (0: whole
     # chunks). The bundled 135M model loses the answer in long sources: on 100 SQuAD
-    # questions, 45 right drafts with 32 tokens, 22 with two whole chunks (304 tokens);
+    # questions, 44 right drafts with 32 tokens, 25 with two whole chunks (304 tokens);
     # raise it for a larger model (bench/bench_prompt.py)
     context_tokens: int = 32
     # generation
