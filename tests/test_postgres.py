@@ -64,3 +64,18 @@ def test_an_index_made_without_full_text_search_gets_it(pg_rag, docs, postgres_u
     assert lexical.available(engine)
     assert pg_rag._store().lexical_search("Pharos Alexandria", 3)
     engine.dispose()
+
+
+def test_rare_words_count_more_than_frequent_ones(tmp_path, postgres_url):
+    """The ranking weighs each word by its inverse document frequency, as BM25 does: a short
+    chunk repeating a common word loses to one holding the rare word once (without IDF it wins)."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"rivers{i}.txt").write_text("Water, water, water.", encoding="utf-8")
+    (folder / "etna.txt").write_text("Lava reached Nicolosi in 1669 and buried its houses.", encoding="utf-8")
+    with RAG(tmp_path / "index", database_url=postgres_url, embedder=HashEmbedder(),
+             generator=ExtractiveGenerator()) as rag:
+        rag.ingest([folder])
+        hits = rag.retrieve("water Nicolosi", 5, mode="lexical")
+        assert hits[0].chunk.document == "etna" and len(hits) == 5
