@@ -31,9 +31,8 @@ class _Sentence:
     tokens: int
 
 
-def lexical_overlap(question: str, sentence: str) -> float:
-    """Share of the question's content words that the sentence contains."""
-    want = content_words(question)
+def _overlap(want: set[str], sentence: str) -> float:
+    """Share of the question's content words `want` that the sentence contains."""
     return len(want & content_words(sentence)) / len(want) if want else 0.0
 
 
@@ -55,7 +54,8 @@ def select(question: str, hits: Sequence[Hit], *, budget: int, count_tokens: Cal
     if not sentences:
         return list(hits)
     dense = score(question, texts)
-    sentences = [replace(x, score=float(d) + lexical_overlap(question, t)) for x, d, t in zip(sentences, dense, texts)]
+    want = content_words(question)
+    sentences = [replace(x, score=float(d) + _overlap(want, t)) for x, d, t in zip(sentences, dense, texts)]
 
     chosen: list[_Sentence] = []
     left = budget

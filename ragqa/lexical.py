@@ -83,17 +83,15 @@ def match_query(query: str) -> str | None:
 def search(engine: Engine, query: str, k: int, where: tuple[str, dict] | None = None) -> list[tuple[int, float]]:
     """(chunk id, score; higher is better), best first. `where`: an SQL condition on the
     chunk's document (alias `d`) with its parameters, to search only those documents."""
-    if not terms(query) or k <= 0 or engine.dialect.name not in ("sqlite", "postgresql"):
+    q = match_query(query)
+    if q is None or k <= 0 or engine.dialect.name not in ("sqlite", "postgresql"):
         return []
     condition, params = where if where is not None else ("1 = 1", {})
-    if engine.dialect.name == "sqlite":
-        q = match_query(query)
-        join = "" if where is None else \
-            f"JOIN chunks c ON c.id = {TABLE}.rowid JOIN documents d ON d.id = c.document_id "
-        sql = text(f"SELECT {TABLE}.rowid, -bm25({TABLE}) AS s FROM {TABLE} {join}"
-                   f"WHERE {TABLE} MATCH :q AND ({condition}) ORDER BY s DESC, {TABLE}.rowid LIMIT :k")
-    else:
+    if engine.dialect.name == "postgresql":
         return _postgres_bm25(engine, terms(query), k, condition, params)
+    join = "" if where is None else f"JOIN chunks c ON c.id = {TABLE}.rowid JOIN documents d ON d.id = c.document_id "
+    sql = text(f"SELECT {TABLE}.rowid, -bm25({TABLE}) AS s FROM {TABLE} {join}"
+               f"WHERE {TABLE} MATCH :q AND ({condition}) ORDER BY s DESC, {TABLE}.rowid LIMIT :k")
     with engine.connect() as conn:
         return [(int(r[0]), float(r[1])) for r in conn.execute(sql, {"q": q, "k": k, **params})]
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from . import __version__, lexical
 from .errors import IndexLockedError, IndexMismatchError, IndexNotFoundError
 from .types import Chunk, ChunkSpan, Filters
-from .vectors import IVF, IVF_MIN_VECTORS, NPROBE, VectorIndex, plan
+from .vectors import IVF_MIN_VECTORS, NPROBE, VectorIndex, plan
 
 if TYPE_CHECKING:
     import numpy as np
@@ -255,23 +255,22 @@ class Store:
         """Save the vectors, first switching the index type if the collection's size calls for it."""
         if self.vectors.adapt(self.ivf_min_vectors):
             log.info("vectors of %s now in %s", self.index_dir, self.vectors.describe())
-        self._record_vectors()
-        self.vectors.save(self.index_dir / VECTORS)
+        self._write_vectors()
 
     def reindex(self, kind: str = "auto", nlist: int = 0) -> str:
         """Rebuild the vectors as `kind` (flat, ivf, or auto: what the size calls for) and save."""
         if kind == "auto":
             kind, nlist = plan(len(self.vectors), self.ivf_min_vectors)
         self.vectors.rebuild(kind, nlist)
-        self._record_vectors()
-        self.vectors.save(self.index_dir / VECTORS)
+        self._write_vectors()
         return self.vectors.describe()
 
-    def _record_vectors(self) -> None:
-        faiss = f"IVF{self.vectors.nlist},Flat" if self.vectors.kind == IVF else "IDMap2,Flat"
-        if self.manifest.get("vectors", {}).get("faiss") != faiss:
-            self.manifest["vectors"] = {"faiss": faiss, "metric": "inner_product"}
+    def _write_vectors(self) -> None:
+        """Save the vectors, the manifest first recording their index type if it changed."""
+        if self.manifest.get("vectors", {}).get("faiss") != self.vectors.factory:
+            self.manifest["vectors"] = {"faiss": self.vectors.factory, "metric": "inner_product"}
             self._write_manifest()
+        self.vectors.save(self.index_dir / VECTORS)
 
     def reconcile(self) -> dict[str, int]:
         """Make rows and vectors agree after a crash: the rows are the record."""

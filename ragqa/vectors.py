@@ -76,8 +76,13 @@ class VectorIndex:
     def nlist(self) -> int:
         return int(self.index.nlist) if self.kind == IVF else 0
 
+    @property
+    def factory(self) -> str:
+        """The index type in FAISS's factory notation."""
+        return f"IVF{self.nlist},Flat" if self.kind == IVF else "IDMap2,Flat"
+
     def describe(self) -> str:
-        return f"IVF{self.nlist},Flat (nprobe {self.probes})" if self.kind == IVF else "IDMap2,Flat"
+        return f"{self.factory} (nprobe {self.probes})" if self.kind == IVF else self.factory
 
     @property
     def probes(self) -> int:
