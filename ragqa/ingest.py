@@ -1,7 +1,8 @@
 """Ingestion: files -> text -> chunks -> vectors + rows, idempotent by content hash.
 
-`run_ingest` is the job that `ragqa ingest` runs in-process (and that a worker runs for
-a queued job). A file whose content hash is already recorded is not read again; a
+`run_ingest` is the job that `ragqa ingest` runs in-process and that a worker
+(ragqa.worker) runs for a queued job. Files are read, chunked and embedded outside the
+index's writer lock; each batch is written inside `store.writing()`. A file whose content hash is already recorded is not read again; a
 changed file has its chunks and vectors replaced; one bad file is recorded with its
 reason and the run goes on."""
 
@@ -145,14 +146,15 @@ def run_ingest(
             docs.append(NewDocument(path=str(p.path), name=document_name(str(p.path)), sha256=p.sha256, size=p.size,
                                     mtime=p.mtime, chunks=p.chunks, vectors=vectors[offset: offset + n]))
             offset += n
-        store.put_documents(docs)
+        with store.writing():
+            store.put_documents(docs)
         report.chunks_embedded += len(texts)
         since_save += len(texts)
         for p in batch:
             getattr(report, p.status).append(str(p.path))
             emit("file", path=str(p.path), status=p.status, chunks=len(p.chunks))
         emit("embedded", chunks=len(texts))
-        if since_save >= SAVE_EVERY_CHUNKS:
+        if since_save >= SAVE_EVERY_CHUNKS and store.vectors.dirty:  # a writer holding the lock throughout
             store.save()
             since_save = 0
 
@@ -171,7 +173,8 @@ def run_ingest(
 
     if prune:
         gone = [p for p in known if not Path(p).exists()]
-        store.remove_documents(gone)
+        with store.writing():
+            store.remove_documents(gone)
         report.removed = sorted(gone)
     if store.vectors.dirty:
         store.save()

@@ -4,23 +4,30 @@ Layout of an index directory:
     manifest.json   embedder name and dimension, chunking, ragqa version
     ragqa.db        the SQLite database (unless RAGQA_DATABASE_URL names another)
     vectors.faiss   vectors keyed by chunk id
-    .write.lock     held by the one process writing
+    .write.lock     held by the one process writing (see ragqa.locks)
+    .write.pending  present while a write is under way; left behind by a crash
 
 The database is the record; the vectors follow it. Writes commit the rows first, then
 change the vectors in memory, then save them atomically. A crash between the two
-leaves rows without vectors or vectors without rows; `reconcile()` (run whenever the
-index is opened for writing) drops both, and the next ingest redoes the documents
-whose rows it dropped. Chunk ids are never reused (AUTOINCREMENT), so a stale vector
-can never be taken for a new chunk."""
+leaves rows without vectors or vectors without rows; `reconcile()` drops both, and the
+next ingest redoes the documents whose rows it dropped. It runs when a writer finds
+`.write.pending` left behind, or rows and vectors that differ in number. Chunk ids are never
+reused (AUTOINCREMENT), so a stale vector can never be taken for a new chunk.
+
+Two ways to write. `Store.open(..., write=True)` holds the writer lock until close (a
+bulk `ragqa ingest`: vectors saved every few thousand chunks). With `hold_lock=False`
+(ingestion workers, several at once) the lock is taken only around each
+`with store.writing():` block, which first reloads vectors another writer saved, and
+saves before it lets go: the slow part of ingest, embedding, runs in parallel."""
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +40,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from . import __version__, lexical
-from .errors import IndexLockedError, IndexMismatchError, IndexNotFoundError
+from .errors import IndexMismatchError, IndexNotFoundError
+from .locks import WriterLock
 from .types import Chunk, ChunkSpan, Filters
 from .vectors import IVF_MIN_VECTORS, NPROBE, VectorIndex, plan
 
@@ -44,7 +52,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
-LOCK = ".write.lock"
+PENDING = ".write.pending"
 
 
 class Base(DeclarativeBase):
@@ -126,28 +134,42 @@ class Store:
     """Open with `Store.open(...)` to read, `Store.open(..., write=True)` to change."""
 
     def __init__(self, index_dir: Path, database_url: str, manifest: dict, write: bool, *,
-                 ivf_min_vectors: int = IVF_MIN_VECTORS, nprobe: int = NPROBE):
+                 ivf_min_vectors: int = IVF_MIN_VECTORS, nprobe: int = NPROBE, lock_timeout: float = 0.0):
         self.index_dir = index_dir
         self.ivf_min_vectors = ivf_min_vectors
+        self.nprobe = nprobe
         self.database_url = database_url
         self.manifest = manifest
         self.write = write
+        self.lock_timeout = lock_timeout
         self.engine = make_engine(database_url)
-        self._lock_fd: int | None = None
+        self.lock = WriterLock(index_dir, self.engine)
         self._lexical: bool | None = None
         if write:
-            self._take_lock()
+            try:
+                self.lock.acquire(lock_timeout)
+            except BaseException:
+                self.engine.dispose()
+                raise
             Base.metadata.create_all(self.engine)
             lexical.ensure(self.engine)
-        self.vectors = VectorIndex.load(index_dir / VECTORS, int(manifest["embedder"]["dimension"]), nprobe)
+        self._load_vectors()
+
+    def _load_vectors(self) -> None:
+        path = self.index_dir / VECTORS
+        self._vectors_stamp = file_stamp(path)
+        self.vectors = VectorIndex.load(path, int(self.manifest["embedder"]["dimension"]), self.nprobe)
 
     # --- opening -----------------------------------------------------------------
 
     @classmethod
     def open(cls, index_dir: Path, database_url: str, embedder_info: dict | None = None,
-             chunking: dict | None = None, write: bool = False, **vector_options) -> "Store":
+             chunking: dict | None = None, write: bool = False, hold_lock: bool = True,
+             **options) -> "Store":
         """Open an index. With write=True, create it if missing (embedder_info and
-        chunking are then recorded in its manifest) and repair a crashed write."""
+        chunking are then recorded in its manifest) and repair a crashed write; the
+        writer lock is then held until close, or, with hold_lock=False, only inside
+        `writing()` blocks. `lock_timeout` (seconds) is how long to wait for it."""
         index_dir = Path(index_dir)
         manifest_path = index_dir / MANIFEST
         if manifest_path.exists():
@@ -168,30 +190,64 @@ class Store:
             }
         else:
             raise IndexNotFoundError(f"no index at {index_dir} (run `ragqa ingest PATH --index {index_dir}` first)")
-        store = cls(index_dir, database_url, manifest, write, **vector_options)
+        store = cls(index_dir, database_url, manifest, write, **options)
         if write:
-            store._write_manifest()
-            store.reconcile()
+            try:
+                store._write_manifest()
+                if store._needs_repair():
+                    store.reconcile()
+                if hold_lock:
+                    store._mark_pending()
+                else:
+                    store.lock.release()
+            except BaseException:
+                store.close()
+                raise
         return store
 
-    def _take_lock(self) -> None:
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    @contextmanager
+    def writing(self) -> Iterator["Store"]:
+        """A write section. Under a held lock (write=True), nothing more to do. Otherwise
+        take the lock, catch up with what other writers saved (repairing a write a crash
+        interrupted), and save the vectors before letting the lock go."""
+        if not self.write:
+            raise RuntimeError("this index was opened for reading")
+        if self.lock.held:
+            yield self
+            return
+        self.lock.acquire(self.lock_timeout)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise IndexLockedError(f"another process is writing {self.index_dir}; try again when it finishes") from None
-        self._lock_fd = fd
+            if file_stamp(self.index_dir / VECTORS) != self._vectors_stamp:
+                self._load_vectors()
+            if self._needs_repair():
+                self.reconcile()
+            self._mark_pending()
+            yield self
+            if self.vectors.dirty:
+                self.save()
+            (self.index_dir / PENDING).unlink(missing_ok=True)
+        finally:
+            self.lock.release()
+
+    def _needs_repair(self) -> bool:
+        """A write was interrupted (its marker is left), or rows and vectors differ in number."""
+        if (self.index_dir / PENDING).exists():
+            return True
+        with Session(self.engine) as s:
+            return (s.scalar(select(func.count()).select_from(ChunkRow)) or 0) != len(self.vectors)
+
+    def _mark_pending(self) -> None:
+        (self.index_dir / PENDING).touch()
 
     def close(self) -> None:
-        if self.write and self.vectors.dirty:
-            self.save()
-        self.engine.dispose()
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        try:
+            if self.lock.held:
+                if self.vectors.dirty:
+                    self.save()
+                (self.index_dir / PENDING).unlink(missing_ok=True)
+        finally:
+            self.lock.release()
+            self.engine.dispose()
 
     def __enter__(self) -> "Store":
         return self
@@ -206,6 +262,11 @@ class Store:
         os.replace(tmp, path)
 
     # --- writing -----------------------------------------------------------------
+
+    def paths_named(self, name: str) -> list[str]:
+        """Paths of the documents known by this name (file name without extension)."""
+        with Session(self.engine) as s:
+            return sorted(s.scalars(select(DocumentRow.path).where(DocumentRow.name == name)))
 
     def documents_by_path(self) -> dict[str, DocumentRow]:
         with Session(self.engine, expire_on_commit=False) as s:
@@ -271,6 +332,7 @@ class Store:
             self.manifest["vectors"] = {"faiss": self.vectors.factory, "metric": "inner_product"}
             self._write_manifest()
         self.vectors.save(self.index_dir / VECTORS)
+        self._vectors_stamp = file_stamp(self.index_dir / VECTORS)
 
     def reconcile(self) -> dict[str, int]:
         """Make rows and vectors agree after a crash: the rows are the record."""
@@ -347,6 +409,15 @@ def check_embedder(manifest: dict, embedder_info: dict, index_dir: Path) -> None
             f"({recorded.get('dimension')} dimensions), not {embedder_info.get('name')!r} "
             f"({embedder_info.get('dimension')}): use that embedder, or ingest into a new --index"
         )
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What identifies one saved version of a file (a save replaces it by rename)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _now() -> dt.datetime:
