@@ -50,11 +50,24 @@ def ingest(
     index: IndexOpt = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    queue: Annotated[bool, typer.Option("--queue", help="Queue one job a file for `ragqa worker` processes instead of ingesting here.")] = False,
 ) -> None:
     """Add files and folders to an index (.txt .md .rst .html .pdf .docx). Unchanged files are skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .render import failures_table, ingest_summary
+
+    if queue:
+        if prune:
+            raise typer.BadParameter("--prune runs here, not in workers: run it without --queue")
+        with _rag(index) as rag:
+            jobs = rag.enqueue(paths)
+        if json_out:
+            console.print_json(json.dumps([j.to_dict() for j in jobs]))
+        else:
+            console.print(f"queued {len(jobs)} jobs (ids {jobs[0].id}-{jobs[-1].id}) for `ragqa worker`; "
+                          f"`ragqa jobs` shows their state", highlight=False)
+        return
 
     with _rag(index) as rag:
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -271,6 +284,63 @@ def status(
     for name, size in info["bytes_on_disk"].items():
         table.add_row(name, f"{size / 1024:.1f} KiB")
     console.print(table)
+
+
+@app.command("worker")
+def worker_(
+    index: IndexOpt = None,
+    exit_when_idle: Annotated[bool, typer.Option("--exit-when-idle", help="Stop when the queue is empty instead of waiting for more.")] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between looks at an empty queue.")] = 1.0,
+) -> None:
+    """Ingest queued jobs (uploads, `ragqa ingest --queue`); run as many as the load needs."""
+    import signal
+
+    from .worker import Worker
+
+    with _rag(index) as rag:
+        w = Worker(rag, poll_s=poll)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: w.stop())  # finish the job at hand, then leave
+        err.print(f"worker {w.name} on {rag.index_dir} ({_redacted(rag)})", highlight=False)
+
+        def on_job(job) -> None:
+            line = f"job {job.id} {job.state}: {', '.join(job.payload.get('paths', []))}"
+            err.print(line + (f" [red]{job.error}[/]" if job.error else ""), highlight=False, soft_wrap=True)
+
+        done = w.run(exit_when_idle=exit_when_idle, on_job=on_job)
+    err.print(f"worker {w.name} stopped after {done} jobs", highlight=False)
+
+
+@app.command()
+def jobs(
+    index: IndexOpt = None,
+    state: Annotated[Optional[str], typer.Option(help="Only jobs in this state: queued, running, done or failed.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many, newest first.")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Ingestion jobs and their state."""
+    from rich.table import Table
+
+    with _rag(index) as rag:
+        found = rag.jobs.list(state, limit)
+        counts = rag.jobs.counts()
+    if json_out:
+        console.print_json(json.dumps({"counts": counts, "jobs": [j.to_dict() for j in found]}))
+        return
+    table = Table(title=" · ".join(f"{k} {v}" for k, v in counts.items()))
+    for col in ("id", "state", "file", "attempts", "finished", "error"):
+        table.add_column(col)
+    for j in found:
+        d = j.to_dict()
+        table.add_row(str(j.id), j.state, ", ".join(j.payload.get("paths", [])), str(j.attempts),
+                      d["finished_at"] or "", j.error or "")
+    console.print(table)
+
+
+def _redacted(rag) -> str:
+    from .store import redact
+
+    return redact(rag.settings.resolved_database_url)
 
 
 def main() -> None:

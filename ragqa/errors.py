@@ -5,11 +5,14 @@ for that person; the CLI prints the message on one line and exits non-zero.
 
     RagqaError
     ├── ConfigError              a setting has a value that cannot work
-    ├── IndexNotFoundError       no index at the given directory (run `ragqa ingest` first)
+    ├── NotFoundError            no such job or document
+    │   └── IndexNotFoundError   no index at the given directory (run `ragqa ingest` first)
     ├── IndexMismatchError       the index was built with another embedder
     ├── IndexLockedError         another process is writing this index
+    ├── BusyError                the service's question queue is full, or the wait timed out
     ├── ModelError               a model file is missing or cannot be loaded
-    ├── InputError               a path or a question that cannot be used
+    ├── InputError               a path, a question or an upload that cannot be used
+    │   └── TooLargeError        an upload or a request body over its limit
     └── DocumentError            one file cannot be read (ingest reports it and goes on)
         ├── UnsupportedFormatError
         └── EmptyDocumentError
@@ -26,7 +29,11 @@ class ConfigError(RagqaError):
     pass
 
 
-class IndexNotFoundError(RagqaError):
+class NotFoundError(RagqaError):
+    pass
+
+
+class IndexNotFoundError(NotFoundError):
     pass
 
 
@@ -38,11 +45,23 @@ class IndexLockedError(RagqaError):
     pass
 
 
+class BusyError(RagqaError):
+    """Try again later; `retry_after` is a hint in seconds."""
+
+    def __init__(self, message: str, retry_after: float = 1.0):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ModelError(RagqaError):
     pass
 
 
 class InputError(RagqaError):
+    pass
+
+
+class TooLargeError(InputError):
     pass
 
 

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import calibration as calib
 from . import confidence as conf
@@ -18,13 +18,14 @@ from .citations import markers as _markers
 from .confidence import BlendScorer, Scorer
 from .context import select as select_context
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import IndexNotFoundError, InputError, RagqaError
+from .errors import IndexNotFoundError, InputError, NotFoundError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar
-from .ingest import EventHandler, IngestReport, run_ingest
+from .ingest import EventHandler, IngestReport, discover, run_ingest
+from .jobs import Job, JobQueue
 from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, condense_messages, content_free_check_messages
 from .retrieval import Retriever
 from .settings import Settings
-from .store import MANIFEST, VECTORS, Store, redact
+from .store import MANIFEST, VECTORS, Store, file_stamp, redact
 from .textutil import content_words
 from .types import Answer, Filters, Hit
 
@@ -49,7 +50,8 @@ class RAG:
         self.calibration: calib.Calibration | None = None
         self.calibration_warning: str | None = None  # set when a calibration exists but does not apply
         self._reader: Store | None = None
-        self._reader_mtime: float | None = None
+        self._jobs: JobQueue | None = None
+        self._reader_stamp: tuple | None = None
 
     # --- components, loaded when first needed -------------------------------------
 
@@ -136,22 +138,24 @@ class RAG:
 
     def _store(self) -> Store:
         """The index opened for reading; reopened when another process saved new vectors."""
-        vectors = self.index_dir / VECTORS
-        mtime = vectors.stat().st_mtime if vectors.exists() else None
-        if self._reader is None or mtime != self._reader_mtime:
+        stamp = file_stamp(self.index_dir / VECTORS)
+        if self._reader is None or stamp != self._reader_stamp:
             if not (self.index_dir / MANIFEST).exists():  # before any model loads
                 raise IndexNotFoundError(f"no index at {self.index_dir} (run `ragqa ingest PATH --index {self.index_dir}` first)")
             if self._reader is not None:
                 self._reader.close()
             self._reader = Store.open(self.index_dir, self.settings.resolved_database_url, self._embedder_info(),
-                                      **self._vector_options())
-            self._reader_mtime = mtime
+                                      **self._store_options())
+            self._reader_stamp = stamp
         return self._reader
 
     # --- ingest -------------------------------------------------------------------
 
     def ingest(self, paths: Iterable[str | Path], *, prune: bool = False,
-               on_event: EventHandler | None = None) -> IngestReport:
+               on_event: EventHandler | None = None, hold_lock: bool = True) -> IngestReport:
+        """Add files and folders (idempotent by content hash). hold_lock=False takes the
+        index's writer lock only while writing each batch, so that several workers can
+        embed at once (see ragqa.store); the default holds it throughout."""
         paths = list(paths)
         if not paths:
             raise InputError("nothing to ingest: give at least one file or folder")
@@ -161,7 +165,7 @@ class RAG:
         s = self.settings
         chunking = {"chunk_tokens": s.chunk_tokens, "chunk_overlap": s.chunk_overlap}
         with Store.open(self.index_dir, s.resolved_database_url, self._embedder_info(), chunking, write=True,
-                        **self._vector_options()) as store:
+                        hold_lock=hold_lock, **self._store_options()) as store:
             recorded = store.manifest.get("chunking", chunking)  # an index keeps the chunking it was built with
             report = run_ingest(store, self.embedder, paths, chunk_tokens=int(recorded["chunk_tokens"]),
                                 chunk_overlap=int(recorded["chunk_overlap"]), prune=prune, on_event=on_event)
@@ -174,11 +178,78 @@ class RAG:
             raise InputError(f"index kind {kind!r}: use auto, flat or ivf")
         if not (self.index_dir / MANIFEST).exists():
             raise IndexNotFoundError(f"no index at {self.index_dir} (run `ragqa ingest PATH --index {self.index_dir}` first)")
-        with Store.open(self.index_dir, self.settings.resolved_database_url, write=True, **self._vector_options()) as store:
+        with Store.open(self.index_dir, self.settings.resolved_database_url, write=True, **self._store_options()) as store:
             return store.reindex(kind, nlist)
 
-    def _vector_options(self) -> dict[str, int]:
-        return {"ivf_min_vectors": self.settings.ivf_min_vectors, "nprobe": self.settings.nprobe}
+    # --- jobs for ingestion workers (ragqa.worker) ---------------------------------------
+
+    @property
+    def jobs(self) -> JobQueue:
+        """The index's job queue (a table in its database)."""
+        if self._jobs is None:
+            from .store import make_engine
+
+            if not self.settings.database_url:
+                self.index_dir.mkdir(parents=True, exist_ok=True)
+            s = self.settings
+            self._jobs = JobQueue(make_engine(s.resolved_database_url), lease_s=s.job_lease, max_attempts=s.job_attempts)
+        return self._jobs
+
+    def enqueue(self, paths: Iterable[str | Path]) -> list[Job]:
+        """Queue the files under `paths` for ingestion workers, one job a file."""
+        from .worker import INGEST
+
+        paths = list(paths)
+        found = discover(paths, IngestReport()) if paths else []  # raises InputError for a missing path
+        if not found:
+            raise InputError("nothing to queue: no supported files under " + ", ".join(map(str, paths)))
+        return [self.jobs.enqueue(INGEST, {"paths": [str(f)]}) for f in found]
+
+    def upload(self, filename: str | None, data: BinaryIO) -> Job:
+        """Store a file sent by a client in the upload folder and queue its ingestion."""
+        from . import uploads
+        from .worker import INGEST
+
+        s = self.settings
+        path = uploads.store(s.resolved_upload_dir, filename, data, int(s.max_upload_mb * (1 << 20)))
+        return self.jobs.enqueue(INGEST, {"paths": [str(path)], "upload": path.name})
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every document of the index: name, path, chunks, size, content hash, updated."""
+        if not (self.index_dir / MANIFEST).exists():
+            return []
+        with Store.open(self.index_dir, self.settings.resolved_database_url, **self._store_options()) as store:
+            return [{"name": d.name, "path": d.path, "chunks": d.n_chunks, "bytes": d.size, "sha256": d.sha256,
+                     "updated_at": d.updated_at.isoformat(timespec="seconds") if d.updated_at else None}
+                    for _, d in sorted(store.documents_by_path().items())]
+
+    def job(self, job_id: int) -> Job:
+        found = self.jobs.get(job_id)
+        if found is None:
+            raise NotFoundError(f"no job {job_id}")
+        return found
+
+    def delete_document(self, name: str) -> list[str]:
+        """Remove every document of this name, its chunks and vectors, and its uploaded
+        file if it came from an upload. Returns their paths."""
+        if not (self.index_dir / MANIFEST).exists():
+            raise IndexNotFoundError(f"no index at {self.index_dir}")
+        with Store.open(self.index_dir, self.settings.resolved_database_url, write=True, hold_lock=False,
+                        **self._store_options()) as store:
+            paths = store.paths_named(name)
+            if not paths:
+                raise NotFoundError(f"no document named {name!r}")
+            with store.writing():
+                store.remove_documents(paths)
+        uploaded = self.settings.resolved_upload_dir.resolve()
+        for path in map(Path, paths):
+            if path.parent == uploaded:
+                path.unlink(missing_ok=True)
+        return paths
+
+    def _store_options(self) -> dict[str, float]:
+        s = self.settings
+        return {"ivf_min_vectors": s.ivf_min_vectors, "nprobe": s.nprobe, "lock_timeout": s.lock_timeout}
 
     # --- ask ----------------------------------------------------------------------
 
@@ -321,7 +392,7 @@ class RAG:
     # --- status -------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        store = Store.open(self.index_dir, self.settings.resolved_database_url, **self._vector_options())
+        store = Store.open(self.index_dir, self.settings.resolved_database_url, **self._store_options())
         try:
             counts = store.counts()
             vector_index = store.vectors.describe()
@@ -343,6 +414,9 @@ class RAG:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._jobs is not None:
+            self._jobs.engine.dispose()
+            self._jobs = None
         close = getattr(self._embedder, "close", None)
         if close:
             close()

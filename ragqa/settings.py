@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class Settings:
     chunk_overlap: int = 40
     embed_batch_size: int = 32
     embed_processes: int = 0  # 0 = one per core when there is enough to embed
+    lock_timeout: float = 60.0  # seconds a writer waits for another to finish before giving up
     # retrieval
     top_k: int = 2  # chunks retrieved for the prompt (bench/bench_prompt.py: 2 beat 1 and 3 with the bundled model)
     retrieval: str = "hybrid"  # hybrid (dense + lexical, fused), dense or lexical
@@ -73,12 +74,24 @@ class Settings:
     # 1: one extra short pass asks the model whether the sources state its answer (+0.4 s a
     # question; with the bundled 135M model its AUROC was 0.53, so it is off by default)
     self_check: int = 0
+    # the service (ragqa serve) and its ingestion workers (ragqa worker)
+    api_key: str | None = field(default=None, repr=False)  # when set, every endpoint but /healthz needs it
+    upload_dir: Path | None = None  # default: <index_dir>/uploads
+    max_upload_mb: float = 50.0
+    ask_queue: int = 8  # questions that may wait while one is answered; more are refused (503)
+    ask_timeout: float = 120.0  # seconds a question may wait for its turn, then 503
+    job_lease: float = 60.0  # seconds a worker holds a job without renewing before another may take it
+    job_attempts: int = 3  # claims of one job before it is failed as abandoned
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.index_dir).resolve() / 'ragqa.db'}"
+
+    @property
+    def resolved_upload_dir(self) -> Path:
+        return Path(self.upload_dir) if self.upload_dir else Path(self.index_dir) / "uploads"
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **_coerce_all({k: v for k, v in changes.items() if v is not None}))

@@ -75,3 +75,11 @@ def postgres_url(postgres_server, request) -> str:
 
     name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:50] + f"_{id(request) % 100000}"
     return postgres_server.create_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """The same test on SQLite and on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ragqa.db'}"
+    return request.getfixturevalue("postgres_url")

@@ -1,0 +1,72 @@
+"""`ragqa worker` processes with the real MiniLM on a real PostgreSQL server: a worker
+killed in the middle of a job loses it to another once its lease runs out, two workers
+finish the queue, and the index they wrote is consistent and answers."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(env, *args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "ragqa.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_killed_worker_loses_its_job_to_another_and_the_index_stays_consistent(tmp_path, postgres_url):
+    docs = tmp_path / "docs"
+    shutil.copytree(ROOT / "corpora" / "demo", docs)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")},
+           "RAGQA_INDEX": str(tmp_path / "index"), "RAGQA_DATABASE_URL": postgres_url,
+           "RAGQA_JOB_LEASE": "3", "RAGQA_CALIBRATION": "off"}
+    queued = cli(env, "ingest", str(docs), "--queue", "--json")
+    assert queued.returncode == 0, queued.stderr
+    ids = [j["id"] for j in json.loads(queued.stdout)]
+    assert len(ids) == 3
+
+    def jobs():
+        out = cli(env, "jobs", "--json")
+        assert out.returncode == 0, out.stderr
+        return {j["id"]: j for j in json.loads(out.stdout)["jobs"]}
+
+    doomed = subprocess.Popen([sys.executable, "-m", "ragqa.cli", "worker"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (running := [j for j in jobs().values() if j["state"] == "running"]):
+        assert time.monotonic() < deadline and doomed.poll() is None
+        time.sleep(0.1)
+    doomed.send_signal(signal.SIGKILL)  # no chance to finish or to give the job back
+    doomed.wait(30)
+    lost = running[0]["id"]
+    assert jobs()[lost]["state"] == "running"  # still leased to the dead worker
+    time.sleep(3.5)  # the lease runs out
+
+    workers = [subprocess.Popen([sys.executable, "-m", "ragqa.cli", "worker", "--exit-when-idle"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for w in workers:
+        _, err = w.communicate(timeout=600)
+        assert w.returncode == 0, err
+    final = jobs()
+    assert {final[i]["state"] for i in ids} == {"done"}
+    assert final[lost]["attempts"] == 2 and final[lost]["worker"] != running[0]["worker"]
+
+    status = cli(env, "status", "--json")
+    st = json.loads(status.stdout)
+    assert st["database"].startswith("postgresql+psycopg://")
+    assert st["documents"] == 3 and st["chunks"] == st["vectors"] > 50
+    assert not (tmp_path / "index" / ".write.pending").exists()
+
+    asked = cli(env, "ask", "Who developed a steam-powered water pump in 1698?", "--json")
+    answer = json.loads(asked.stdout)
+    assert not answer["abstained"], answer["reason"]
+    assert "Savery" in answer["answer"] and {c["document"] for c in answer["citations"]} == {"steam_engine"}
