@@ -286,6 +286,37 @@ def status(
     console.print(table)
 
 
+@app.command()
+def serve(
+    index: IndexOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface; set RAGQA_API_KEY then).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Also ingest uploads in this process (--no-worker: leave them to `ragqa worker`).")] = True,
+    model: ModelOpt = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """The HTTP API: ask, stream, upload documents, jobs, status, OpenAI-compatible chat."""
+    import ipaddress
+    import logging
+
+    from .server import serve as run_server
+    from .settings import Settings
+
+    settings = Settings.load(index=index, model=model)
+    handler = logging.StreamHandler()  # the library's log (jobs done, warnings) beside uvicorn's
+    handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
+    logging.getLogger("ragqa").addHandler(handler)
+    logging.getLogger("ragqa").setLevel(logging.INFO)
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback and not settings.api_key:
+        err.print(f"[yellow]warning:[/] listening on {host} without RAGQA_API_KEY: anyone who can reach this "
+                  "port can read and change the index", highlight=False, soft_wrap=True)
+    run_server(settings, host=host, port=port, worker=worker, log_level=log_level)
+
+
 @app.command("worker")
 def worker_(
     index: IndexOpt = None,

@@ -94,6 +94,8 @@ class Worker:
         if not self.queue.finish(job, result=result, error=error):
             log.warning("job %d was taken over by another worker after this one's lease ran out", job.id)
             return None
+        log.info("job %d %s: %s%s", job.id, "failed" if error else "done", ", ".join(job.payload.get("paths", [])),
+                 f" ({error})" if error else "")
         return self.queue.get(job.id)
 
     def _renew(self, job: Job, done: threading.Event) -> None:

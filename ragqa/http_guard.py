@@ -1,0 +1,151 @@
+"""What stands between the network and ragqa's HTTP API: the API key, request size
+limits, and errors turned into JSON (never a stack trace).
+
+Every error body has one shape, the one OpenAI-compatible clients already read:
+    {"error": {"message": "...", "type": "invalid_request", "code": 422}}"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .errors import (
+    BusyError, IndexLockedError, InputError, NotFoundError, RagqaError, TooLargeError,
+)
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = {"/healthz"}  # the only path answered without the key
+JSON_BODY_LIMIT = 1 << 20  # questions and chat requests; uploads have their own limit
+MULTIPART_SLACK = 64 << 10  # multipart headers and boundaries around an uploaded file
+
+TYPES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+         413: "too_large", 422: "invalid_request", 503: "busy", 500: "internal"}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": TYPES.get(status, "error"), "code": status}},
+                        status_code=status, headers=headers)
+
+
+def status_of(e: RagqaError) -> int:
+    if isinstance(e, TooLargeError):
+        return 413
+    if isinstance(e, InputError):
+        return 422
+    if isinstance(e, NotFoundError):
+        return 404
+    if isinstance(e, (BusyError, IndexLockedError)):
+        return 503
+    return 500  # ConfigError, ModelError, IndexMismatchError: the operator's to fix; the message says how
+
+
+def ragqa_error_response(e: RagqaError) -> JSONResponse:
+    status = status_of(e)
+    headers = {"Retry-After": str(max(1, round(getattr(e, "retry_after", 5))))} if status == 503 else None
+    if status == 500:
+        log.error("%s: %s", type(e).__name__, e)
+    return error_response(status, str(e), headers)
+
+
+def install_error_handlers(app) -> None:
+    @app.exception_handler(RagqaError)
+    async def _ragqa(_request: Request, e: RagqaError):
+        return ragqa_error_response(e)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, e: RequestValidationError):
+        return error_response(422, validation_message(e.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, e: StarletteHTTPException):
+        return error_response(e.status_code, str(e.detail), getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(_request: Request, e: Exception):
+        log.exception("unexpected error")
+        return error_response(500, "internal error; the server log has the details")
+
+
+def validation_message(errors) -> str:
+    parts = []
+    for err in errors:
+        where = ".".join(str(x) for x in err.get("loc", ())[1:]) or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+class RequestTooLarge(HTTPException):
+    """Raised from inside the body stream; FastAPI passes HTTPExceptions through as they are."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request body is larger than its {limit / (1 << 20):g} MiB limit")
+
+
+class ApiKeyMiddleware:
+    """With a key set, every request but OPEN_PATHS needs `Authorization: Bearer <key>`."""
+
+    def __init__(self, app, key: str | None):
+        self.app = app
+        self.key = key.encode() if key else None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or self.key is None or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        auth = dict(scope["headers"]).get(b"authorization", b"")
+        scheme, _, token = auth.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key):
+            return await self.app(scope, receive, send)
+        response = error_response(401, "missing or wrong API key: send the header Authorization: Bearer <key>",
+                                  {"WWW-Authenticate": "Bearer"})
+        await response(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuse a body over its limit before reading it when its length is declared, and
+    stop reading it at the limit when it is not (chunked), with 413 either way."""
+
+    def __init__(self, app, upload_path: str, upload_bytes: int):
+        self.app = app
+        self.upload_path = upload_path
+        self.upload_bytes = upload_bytes + MULTIPART_SLACK
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        limit = self.upload_bytes if scope["path"] == self.upload_path else JSON_BODY_LIMIT
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await _send_error(RequestTooLarge(limit), scope, receive, send)
+        received = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise RequestTooLarge(limit)
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except RequestTooLarge as e:
+            if not started:
+                await _send_error(e, scope, receive, send)
+
+
+async def _send_error(e: HTTPException, scope, receive, send) -> None:
+    await error_response(e.status_code, str(e.detail))(scope, receive, send)
