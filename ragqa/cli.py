@@ -50,7 +50,8 @@ def ingest(
     index: IndexOpt = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    queue: Annotated[bool, typer.Option("--queue", help="Queue one job a file for `ragqa worker` processes instead of ingesting here.")] = False,
+    queue: Annotated[bool, typer.Option("--queue", help="Queue jobs for `ragqa worker` processes instead of ingesting here.")] = False,
+    files_per_job: Annotated[int, typer.Option("--files-per-job", min=1, help="With --queue: files in one job (larger files go alone past 2 MiB).")] = 16,
 ) -> None:
     """Add files and folders to an index (.txt .md .rst .html .pdf .docx). Unchanged files are skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -61,7 +62,7 @@ def ingest(
         if prune:
             raise typer.BadParameter("--prune runs here, not in workers: run it without --queue")
         with _rag(index) as rag:
-            jobs = rag.enqueue(paths)
+            jobs = rag.enqueue(paths, files_per_job=files_per_job)
         if json_out:
             console.print_json(json.dumps([j.to_dict() for j in jobs]))
         else:

@@ -70,6 +70,8 @@ class WriterLock:
         try:
             self._pg.execute(text("SELECT pg_advisory_unlock_all()"))
             self._pg.commit()
+        except Exception:  # could not unlock: end the session for real, which frees the lock
+            self._pg.invalidate()
         finally:
             self._pg.close()
             self._pg = None

@@ -29,7 +29,7 @@ def test_killed_worker_loses_its_job_to_another_and_the_index_stays_consistent(t
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")},
            "RAGQA_INDEX": str(tmp_path / "index"), "RAGQA_DATABASE_URL": postgres_url,
            "RAGQA_JOB_LEASE": "3", "RAGQA_CALIBRATION": "off"}
-    queued = cli(env, "ingest", str(docs), "--queue", "--json")
+    queued = cli(env, "ingest", str(docs), "--queue", "--files-per-job", "1", "--json")
     assert queued.returncode == 0, queued.stderr
     ids = [j["id"] for j in json.loads(queued.stdout)]
     assert len(ids) == 3

@@ -103,7 +103,7 @@ def _work(index: str, db_url: str, start) -> None:
 def test_two_worker_processes_ingest_a_queued_folder_consistently(tmp_path, db_url):
     files = write_docs(tmp_path / "docs", 40)
     rag = fake_rag(tmp_path / "index", db_url)
-    jobs = rag.enqueue([tmp_path / "docs"])
+    jobs = rag.enqueue([tmp_path / "docs"], files_per_job=1)  # many small jobs: many turns at the lock
     assert len(jobs) == 40 and all(j.state == QUEUED for j in jobs)
     ctx = mp.get_context("spawn")
     start = ctx.Event()
@@ -124,12 +124,23 @@ def test_two_worker_processes_ingest_a_queued_folder_consistently(tmp_path, db_u
     rag.close()
 
 
+def test_a_queued_folder_is_cut_into_jobs_of_a_few_files(tmp_path):
+    files = write_docs(tmp_path / "docs", 40)
+    (tmp_path / "docs" / "big.txt").write_text("A long report. " * 200_000, encoding="utf-8")  # 3 MiB
+    rag = fake_rag(tmp_path / "index", f"sqlite:///{tmp_path / 'ragqa.db'}")
+    jobs = rag.enqueue([tmp_path / "docs"])
+    sizes = [len(j.payload["paths"]) for j in jobs]
+    assert sizes == [1, 16, 16, 8]  # big.txt, over the 2 MiB a job, alone
+    assert sorted(p for j in jobs for p in j.payload["paths"]) == sorted(str(f.resolve()) for f in files + [tmp_path / "docs" / "big.txt"])
+    rag.close()
+
+
 def test_a_bad_file_fails_its_job_with_the_reason_and_the_rest_go_on(tmp_path):
     folder = tmp_path / "docs"
     write_docs(folder, 2)
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
     rag = fake_rag(tmp_path / "index", f"sqlite:///{tmp_path / 'ragqa.db'}")
-    rag.enqueue([folder])
+    rag.enqueue([folder], files_per_job=1)
     finished = []
     assert Worker(rag).run(exit_when_idle=True, on_job=finished.append) == 3
     by_state = {j.payload["paths"][0].split("/")[-1]: j for j in finished}
