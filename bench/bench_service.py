@@ -7,6 +7,7 @@ measured side by side in one run on this machine:
 2. ingest of the same files: `ragqa ingest` (one process) against `ragqa ingest --queue`
    drained by 1 and by 2 `ragqa worker` processes. Wall time from start to the last
    vector saved, model loading included on every side.
+3. ask latency while `ragqa serve`'s in-process worker ingests, against idle.
 
     python bench/bench_service.py [--files 495] [--skip-ask] [--skip-ingest]
 """
@@ -65,16 +66,7 @@ def bench_ask(tmp: Path, env: dict) -> None:
                  env={**env, "RAGQA_INDEX": str(index), "RAGQA_ASK_QUEUE": "16"})
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(f"server did not start: {server.stderr.read() if server.poll() is not None else ''}")
-            time.sleep(0.2)
+        wait_up(client, server)
         client.post("/v1/ask", json={"question": QUESTIONS[0]})  # warm
         remote = []
         for q in QUESTIONS:
@@ -111,6 +103,61 @@ def bench_ask(tmp: Path, env: dict) -> None:
     n = CLIENTS * len(QUESTIONS)
     print(f"  {CLIENTS} clients at once: {n} questions in {wall:.1f}s = {n / wall:.2f} q/s "
           f"(one client: {len(remote) / sum(remote):.2f} q/s); statuses {sorted(set(codes))}")
+
+
+def bench_contention(tmp: Path, env: dict) -> None:
+    """Answers while the server's in-process worker ingests (it yields to questions)."""
+    import httpx
+
+    run_env = {**env, "RAGQA_INDEX": str(tmp / "contention")}
+    subprocess.run([sys.executable, "-m", "ragqa.cli", "ingest", str(ROOT / "corpora" / "demo")], env=run_env,
+                   check=True, capture_output=True)
+    port = free_port()
+    server = cli("serve", "--port", str(port), "--log-level", "warning", env=run_env)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
+    try:
+        wait_up(client, server)
+
+        def asks(rounds: int) -> list[float]:
+            out = []
+            for _ in range(rounds):
+                for q in QUESTIONS:
+                    t = time.perf_counter()
+                    assert client.post("/v1/ask", json={"question": q}).status_code == 200
+                    out.append(time.perf_counter() - t)
+            return out
+
+        asks(1)
+        idle = asks(3)
+        subprocess.run([sys.executable, "-m", "ragqa.cli", "ingest", str(ROOT / "corpora" / "squad2" / "corpus"),
+                        "--queue"], env=run_env, check=True, capture_output=True)
+        time.sleep(3)
+        busy = asks(6)
+        jobs = client.get("/v1/status").json()["jobs"]
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(60)
+    p90 = lambda xs: statistics.quantiles(xs, n=10)[-1]  # noqa: E731
+    print("\nask while `ragqa serve`'s own worker ingests 495 queued SQuAD files")
+    print(f"  idle: median {statistics.median(idle):.2f}s, p90 {p90(idle):.2f}s ({len(idle)} asks)")
+    print(f"  ingesting: median {statistics.median(busy):.2f}s, p90 {p90(busy):.2f}s ({len(busy)} asks back to back), "
+          f"{statistics.median(busy) / statistics.median(idle):.2f}x; jobs meanwhile {jobs}")
+
+
+def wait_up(client, server) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            if client.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit(f"server did not start: {server.stderr.read() if server.poll() is not None else ''}")
+        time.sleep(0.2)
 
 
 def bench_ingest(tmp: Path, env: dict, n_files: int) -> None:
@@ -161,6 +208,7 @@ def main() -> None:
             bench_ask(Path(tmp), env)
         if not args.skip_ingest:
             bench_ingest(Path(tmp), env, args.files)
+            bench_contention(Path(tmp), env)
 
 
 if __name__ == "__main__":

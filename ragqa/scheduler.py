@@ -66,6 +66,7 @@ class Scheduler:
         self._closed = False
         self._running: Ticket | None = None
         self._service_s = 1.0  # moving average of the time one request takes
+        self._last_done = float("-inf")
         self._thread = threading.Thread(target=self._work, name="ragqa-scheduler", daemon=True)
         self._thread.start()
 
@@ -76,6 +77,12 @@ class Scheduler:
             return {"waiting": len(self._line), "running": self._running is not None,
                     "max_waiting": self.max_waiting, "timeout_s": self.timeout,
                     "mean_service_s": round(self._service_s, 3)}
+
+    def busy(self, quiet: float = 0.0) -> bool:
+        """A question is being answered or waiting, or one finished less than `quiet` seconds ago."""
+        with self._cond:
+            return (self._running is not None or bool(self._line)
+                    or time.monotonic() - self._last_done < quiet)
 
     def submit(self, fn: Callable[[Ticket], Any], loop: asyncio.AbstractEventLoop | None = None) -> Ticket:
         ticket = Ticket(fn, loop or asyncio.get_running_loop())
@@ -161,4 +168,5 @@ class Scheduler:
             finally:
                 with self._cond:
                     self._running = None
+                    self._last_done = time.monotonic()
                     self._service_s = 0.8 * self._service_s + 0.2 * (time.perf_counter() - t0)
