@@ -327,13 +327,14 @@ def worker_(
     """Ingest queued jobs (uploads, `ragqa ingest --queue`); run as many as the load needs."""
     import signal
 
+    from .store import redact
     from .worker import Worker
 
     with _rag(index) as rag:
         w = Worker(rag, poll_s=poll)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: w.stop())  # finish the job at hand, then leave
-        err.print(f"worker {w.name} on {rag.index_dir} ({_redacted(rag)})", highlight=False)
+        err.print(f"worker {w.name} on {rag.index_dir} ({redact(rag.settings.resolved_database_url)})", highlight=False)
 
         def on_job(job) -> None:
             line = f"job {job.id} {job.state}: {', '.join(job.payload.get('paths', []))}"
@@ -367,12 +368,6 @@ def jobs(
         table.add_row(str(j.id), j.state, ", ".join(j.payload.get("paths", [])), str(j.attempts),
                       d["finished_at"] or "", j.error or "")
     console.print(table)
-
-
-def _redacted(rag) -> str:
-    from .store import redact
-
-    return redact(rag.settings.resolved_database_url)
 
 
 def main() -> None:

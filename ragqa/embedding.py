@@ -88,6 +88,11 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._pool = None
 
+    @classmethod
+    def from_settings(cls, settings) -> "SentenceTransformerEmbedder":
+        """The embedder a ragqa.settings.Settings names, with its threads and batch size."""
+        return cls(settings.embedder, processes=settings.embed_processes, batch_size=settings.embed_batch_size)
+
     @property
     def model(self):
         if self._model is None:

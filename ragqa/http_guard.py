@@ -25,13 +25,17 @@ OPEN_PATHS = {"/healthz"}  # the only path answered without the key
 JSON_BODY_LIMIT = 1 << 20  # questions and chat requests; uploads have their own limit
 MULTIPART_SLACK = 64 << 10  # multipart headers and boundaries around an uploaded file
 
+INTERNAL_MESSAGE = "internal error; the server log has the details"
 TYPES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
          413: "too_large", 422: "invalid_request", 503: "busy", 500: "internal"}
 
 
+def error_body(status: int, message: str) -> dict:
+    return {"error": {"message": message, "type": TYPES.get(status, "error"), "code": status}}
+
+
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": TYPES.get(status, "error"), "code": status}},
-                        status_code=status, headers=headers)
+    return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
 def status_of(e: RagqaError) -> int:
@@ -46,12 +50,18 @@ def status_of(e: RagqaError) -> int:
     return 500  # ConfigError, ModelError, IndexMismatchError: the operator's to fix; the message says how
 
 
-def ragqa_error_response(e: RagqaError) -> JSONResponse:
+def ragqa_error_body(e: RagqaError) -> tuple[int, dict]:
+    """The status and JSON error of an error ragqa raised on purpose (a 500 is logged)."""
     status = status_of(e)
-    headers = {"Retry-After": str(max(1, round(getattr(e, "retry_after", 5))))} if status == 503 else None
     if status == 500:
         log.error("%s: %s", type(e).__name__, e)
-    return error_response(status, str(e), headers)
+    return status, error_body(status, str(e))
+
+
+def ragqa_error_response(e: RagqaError) -> JSONResponse:
+    status, body = ragqa_error_body(e)
+    headers = {"Retry-After": str(max(1, round(getattr(e, "retry_after", 5))))} if status == 503 else None
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install_error_handlers(app) -> None:
@@ -70,7 +80,7 @@ def install_error_handlers(app) -> None:
     @app.exception_handler(Exception)
     async def _bug(_request: Request, e: Exception):
         log.exception("unexpected error")
-        return error_response(500, "internal error; the server log has the details")
+        return error_response(500, INTERNAL_MESSAGE)
 
 
 def validation_message(errors) -> str:

@@ -62,8 +62,7 @@ class RAG:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            s = self.settings
-            self._embedder = SentenceTransformerEmbedder(s.embedder, processes=s.embed_processes, batch_size=s.embed_batch_size)
+            self._embedder = SentenceTransformerEmbedder.from_settings(self.settings)
         return self._embedder
 
     @property
@@ -140,8 +139,7 @@ class RAG:
         """The index opened for reading; reopened when another process saved new vectors."""
         stamp = file_stamp(self.index_dir / VECTORS)
         if self._reader is None or stamp != self._reader_stamp:
-            if not (self.index_dir / MANIFEST).exists():  # before any model loads
-                raise IndexNotFoundError(f"no index at {self.index_dir} (run `ragqa ingest PATH --index {self.index_dir}` first)")
+            self._require_index()  # before any model loads
             if self._reader is not None:
                 self._reader.close()
             self._reader = Store.open(self.index_dir, self.settings.resolved_database_url, self._embedder_info(),
@@ -176,10 +174,13 @@ class RAG:
         for, see ragqa.vectors). Returns the new index's description."""
         if kind not in ("auto", "flat", "ivf"):
             raise InputError(f"index kind {kind!r}: use auto, flat or ivf")
-        if not (self.index_dir / MANIFEST).exists():
-            raise IndexNotFoundError(f"no index at {self.index_dir} (run `ragqa ingest PATH --index {self.index_dir}` first)")
+        self._require_index()
         with Store.open(self.index_dir, self.settings.resolved_database_url, write=True, **self._store_options()) as store:
             return store.reindex(kind, nlist)
+
+    def _require_index(self) -> None:
+        if not (self.index_dir / MANIFEST).exists():
+            raise IndexNotFoundError(f"no index at {self.index_dir} (run `ragqa ingest PATH --index {self.index_dir}` first)")
 
     # --- jobs for ingestion workers (ragqa.worker) ---------------------------------------
 
@@ -212,7 +213,7 @@ class RAG:
         from .worker import INGEST
 
         s = self.settings
-        path = uploads.store(s.resolved_upload_dir, filename, data, int(s.max_upload_mb * (1 << 20)))
+        path = uploads.store(s.resolved_upload_dir, filename, data, s.max_upload_bytes)
         return self.jobs.enqueue(INGEST, {"paths": [str(path)], "upload": path.name})
 
     def documents(self) -> list[dict[str, Any]]:
@@ -233,8 +234,7 @@ class RAG:
     def delete_document(self, name: str) -> list[str]:
         """Remove every document of this name, its chunks and vectors, and its uploaded
         file if it came from an upload. Returns their paths."""
-        if not (self.index_dir / MANIFEST).exists():
-            raise IndexNotFoundError(f"no index at {self.index_dir}")
+        self._require_index()
         with Store.open(self.index_dir, self.settings.resolved_database_url, write=True, hold_lock=False,
                         **self._store_options()) as store:
             paths = store.paths_named(name)

@@ -28,14 +28,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, File, Query, Request, UploadFile
+from fastapi import FastAPI, File, Query, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import __version__
 from .embedding import SentenceTransformerEmbedder
 from .errors import IndexNotFoundError, RagqaError
-from .http_guard import ApiKeyMiddleware, BodyLimitMiddleware, install_error_handlers, ragqa_error_response
+from .http_guard import (
+    INTERNAL_MESSAGE, ApiKeyMiddleware, BodyLimitMiddleware, error_body, install_error_handlers, ragqa_error_body,
+)
 from .jobs import STATES
 from .openai_compat import ChatRequest, ChunkStream, completion
 from .pipeline import MAX_QUESTION_CHARS, RAG
@@ -104,9 +106,7 @@ class Service:
         self.model_name = "ragqa"
         self.worker: Worker | None = None
         if worker:
-            embedder = YieldingEmbedder(SentenceTransformerEmbedder(
-                settings.embedder, processes=settings.embed_processes, batch_size=settings.embed_batch_size),
-                self.scheduler.busy)
+            embedder = YieldingEmbedder(SentenceTransformerEmbedder.from_settings(settings), self.scheduler.busy)
             self.worker = Worker(RAG(settings=settings, embedder=embedder), poll_s=0.5)
         self._worker_thread: threading.Thread | None = None
 
@@ -200,7 +200,7 @@ class Service:
                         yield text
                     kind, value = await items.get()
                 if kind == "error":
-                    yield encode_error(error_body(value))
+                    yield encode_error(stream_error_body(value))
             finally:
                 self.scheduler.abandon(ticket)  # stops the work if the client left early
 
@@ -212,12 +212,12 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-def error_body(e: BaseException) -> dict[str, Any]:
+def stream_error_body(e: BaseException) -> dict[str, Any]:
     """The JSON error of an exception raised after a stream began."""
     if isinstance(e, RagqaError):
-        return json.loads(ragqa_error_response(e).body)
+        return ragqa_error_body(e)[1]
     log.error("error while streaming", exc_info=e)
-    return {"error": {"message": "internal error; the server log has the details", "type": "internal", "code": 500}}
+    return error_body(500, INTERNAL_MESSAGE)
 
 
 def encode_ask(part: str | Answer) -> str:
@@ -231,7 +231,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
                   description="Answers questions from your own documents, with checked citations, or abstains.")
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, upload_path=UPLOAD_PATH,
-                       upload_bytes=int(settings.max_upload_mb * (1 << 20)))
+                       upload_bytes=settings.max_upload_bytes)
     app.add_middleware(ApiKeyMiddleware, key=settings.api_key)  # outermost: no key, nothing read
     install_error_handlers(app)
 

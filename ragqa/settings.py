@@ -90,6 +90,10 @@ class Settings:
         return f"sqlite:///{Path(self.index_dir).resolve() / 'ragqa.db'}"
 
     @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * (1 << 20))
+
+    @property
     def resolved_upload_dir(self) -> Path:
         return Path(self.upload_dir) if self.upload_dir else Path(self.index_dir) / "uploads"
 
