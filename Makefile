@@ -47,6 +47,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/ragqa ingest corpora/demo --index indexes/demo
 	$(VENV)/bin/ragqa ask "Who developed a steam-powered water pump in 1698?" --index indexes/demo
+	@echo "--- a question these documents do not answer:"
+	$(VENV)/bin/ragqa ask "Who invented the telephone?" --index indexes/demo
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 FILENAME = "calibration.json"
 BUNDLED_DIR = Path(__file__).parent / "calibrations"
 GRID = tuple(round(i / 40, 3) for i in range(1, 40))  # 0.025 .. 0.975
+RISK_LEVELS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)  # target risks certified besides the chosen one
 
 # The signals the calibrator reads, in order. Booleans count as 0/1; a missing signal
 # takes the mean it had where the calibrator was fitted.
@@ -47,6 +48,7 @@ FEATURES = (
     "retrieval_top", "retrieval_margin", "lexical_agreement", "cited_rank", "cited_dense_score",
     "grounding", "citation_support", "numbers_supported", "answer_in_question", "answer_type_match",
     "answer_words", "logprob_mean", "logprob_min", "logprob_first", "self_check",
+    "question_coverage", "question_coverage_answer", "start_probability",
 )
 
 
@@ -74,6 +76,15 @@ class Calibration:
     models: dict[str, Any]  # identities of the generator and the embedder it was fitted with
     fitted: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, and the figures measured
     format: int = 1
+    # a threshold certified the same way for each of RISK_LEVELS, so that a user may choose
+    # another target risk (RAGQA_TARGET_RISK) without refitting; 1.01 where none could be
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def threshold_for(self, target_risk: float) -> float | None:
+        """The certified threshold for this target risk, None if it was not computed."""
+        if abs(target_risk - self.target_risk) < 1e-9:
+            return self.threshold
+        return self.thresholds.get(f"{target_risk:g}")
 
     # --- applying --------------------------------------------------------------------
 
@@ -261,10 +272,18 @@ def fit(fit_signals: Sequence[dict], fit_right: Sequence[bool], thr_signals: Seq
     cal = Calibration(features=present, mean=mean.tolist(), scale=scale.tolist(), coef=model.coef_[0].tolist(),
                       intercept=float(model.intercept_[0]), threshold=1.01, target_risk=target_risk, delta=delta,
                       models=models or {})
-    start = sequence_start([cal.probability(s) for s in fit_signals], fit_right, len(thr_signals),
-                           target_risk=target_risk, delta=delta)
+    fit_conf = [cal.probability(s) for s in fit_signals]
     conf = [cal.probability(s) for s in thr_signals]
-    cal.threshold, table = choose_threshold(conf, thr_right, thr_answerable, target_risk=target_risk, delta=delta, start=start)
+
+    def certify(target: float) -> tuple[float, list[dict], float]:
+        # each target has its own sequence, fixed from the fitting part: the guarantee holds
+        # for a target chosen in advance, whichever of them it is
+        begin = sequence_start(fit_conf, fit_right, len(thr_signals), target_risk=target, delta=delta)
+        chosen, rows = choose_threshold(conf, thr_right, thr_answerable, target_risk=target, delta=delta, start=begin)
+        return chosen, rows, begin
+
+    cal.threshold, table, start = certify(target_risk)
+    cal.thresholds = {f"{t:g}": certify(t)[0] for t in RISK_LEVELS if thr_signals}
     cal.fitted = {"n_fit": len(fit_signals), "n_threshold": len(thr_signals), "sequence_start": start, "threshold_table": table,
                   "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     return cal

@@ -102,16 +102,40 @@ def answer_signals(question: str, answer: str, hits: Sequence[Any], cited: Seque
     question, whether it has the expected shape, and the rank and cosine of what it cites."""
     body = strip_markers(answer)
     own = content_words(body)
-    in_question = len(own & content_words(question)) / len(own) if own else 1.0
+    asked = content_words(question)
+    in_question = len(own & asked) / len(own) if own else 1.0
     first = cited[0] if cited else None
     hit = hits[first - 1] if first and 1 <= first <= len(hits) else None
+    shown = set().union(*(content_words(h.chunk.text) for h in hits)) if hits else set()
     return {
         "answer_words": len(body.split()),
         "answer_in_question": round(in_question, 4),
         "answer_type_match": answer_type_match(question, body),
         "cited_rank": first,
         "cited_dense_score": round(hit.score, 4) if hit else None,
+        # the question's words that the sources shown hold, and those of the sentence the
+        # answer came from: a question about something the text does not say (SQuAD 2.0's
+        # adversarial questions swap or add a word) leaves some out
+        "question_coverage": round(len(asked & shown) / len(asked), 4) if asked else 1.0,
+        "question_coverage_answer": _coverage_around(asked - own, body, hit.chunk.text) if hit else None,
     }
+
+
+def _coverage_around(asked: set[str], body: str, text: str) -> float | None:
+    """Share of `asked` in the sentence of `text` that holds the answer (None when the
+    answer is not found verbatim in it)."""
+    from .chunking import sentence_spans
+
+    if not asked:
+        return 1.0
+    at = " ".join(text.split()).find(" ".join(body.split())) if body else -1
+    if at < 0:
+        return None
+    flat = " ".join(text.split())
+    for s, e in sentence_spans(flat):
+        if s <= at < e:
+            return round(len(asked & content_words(flat[s:e])) / len(asked), 4)
+    return None
 
 
 def before_generation(signals: dict[str, Any], min_relevance: float) -> Decision | None:
@@ -145,8 +169,10 @@ def contextual_yes(p_yes: float | None, p_yes_content_free: float | None) -> flo
     return yes / (yes + no)
 
 
-def decide(signals: dict[str, Any], scorer: Scorer, *, min_confidence: float, min_grounding: float) -> Decision:
-    """Hard checks first (declined, no valid citation, not grounded), then the threshold."""
+def decide(signals: dict[str, Any], scorer: Scorer, *, min_confidence: float, min_grounding: float,
+           certified: str | None = None) -> Decision:
+    """Hard checks first (declined, no valid citation, not grounded), then the threshold.
+    `certified` says what the threshold guarantees (from the calibration), for the reason."""
     confidence = scorer.score(signals)
     cal = scorer.calibrated
     kind = "calibrated" if cal else "uncalibrated"
@@ -166,4 +192,5 @@ def decide(signals: dict[str, Any], scorer: Scorer, *, min_confidence: float, mi
         return Decision(True, confidence, f"{kind} confidence {confidence:.2f} is below the threshold {min_confidence:.2f}", cal)
     cited = ", ".join(f"[{n}]" for n in signals.get("cited", []))
     return Decision(False, confidence, f"answered: cites {cited}, grounding {grounding:.2f}, {kind} confidence "
-                                       f"{confidence:.2f} >= threshold {min_confidence:.2f}", cal)
+                                       f"{confidence:.2f} >= threshold {min_confidence:.2f}"
+                                       + (f" ({certified})" if certified else ""), cal)

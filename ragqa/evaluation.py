@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from . import metrics as M
+from .citations import strip_markers
 from .errors import InputError
 
 RETRIEVAL_DEPTH = 10
 REPORT_KEYS = ("n", "recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "em", "f1", "coverage", "selective_risk",
-               "auroc", "ece", "brier", "aurc", "abstain_rate_unanswerable", "false_abstain_rate_answerable",
-               "citation_precision", "latency_p50_s", "latency_p95_s")
+               "auroc", "ece", "brier", "aurc", "coverage_answerable", "abstain_rate_unanswerable", "false_abstain_rate_answerable",
+               "citation_precision", "gold_in_context", "draft_em_answerable", "draft_f1_answerable", "draft_words_median",
+               "latency_p50_s", "latency_p95_s")
 RETRIEVAL_KEYS = ("n", "recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")
 
 
@@ -74,8 +76,11 @@ def evaluate_one(rag, q: dict[str, Any], retrieval_only: bool = False) -> dict[s
     answer = rag.ask(q["question"])
     draft = answer.signals.get("draft", "") if answer.abstained else answer.answer
     em, f1 = M.squad_scores("" if answer.abstained else answer.answer, q["answers"] if q["answerable"] else [])
+    shown = " ".join(h.chunk.text for h in answer.sources)
     row.update({
         "answer": answer.answer, "draft": draft, "abstained": answer.abstained,
+        "gold_in_context": M.contains_any(shown, q["answers"]) if q["answerable"] else None,
+        "draft_words": len(strip_markers(draft).split()),
         "right": M.is_right(draft, q["answers"], bool(q["answerable"])),
         "confidence": answer.confidence, "calibrated": answer.calibrated, "reason": answer.reason,
         "cited_documents": [c.document for c in answer.citations], "em": em, "f1": f1,
@@ -144,12 +149,18 @@ def report(rows: Sequence[dict[str, Any]], retrieval_only: bool = False) -> dict
         "em": _mean(r["em"] for r in rows), "f1": _mean(r["f1"] for r in rows),
         "coverage": coverage, "selective_risk": risk,
         "auroc": M.auroc(conf, right), "ece": M.ece(conf, right), "brier": M.brier(conf, right), "aurc": M.aurc(conf, right),
+        "coverage_answerable": _mean(float(not r["abstained"]) for r in ans),
         "abstain_rate_unanswerable": _mean(float(r["abstained"]) for r in unans),
         "false_abstain_rate_answerable": _mean(float(r["abstained"]) for r in ans),
         "citation_precision": _mean(float(d in gold) for d, gold in cited),
         "latency_p50_s": M.percentile(latency, 50), "latency_p95_s": M.percentile(latency, 95),
         # beyond the required keys: what bounds the figures above
         "drafts_right": sum(right), "drafts_right_answerable": sum(r["right"] for r in ans),
+        # the ceiling: answerable questions whose gold answer is in the excerpts the model was shown
+        "gold_in_context": _mean(float(r["gold_in_context"]) for r in ans if r.get("gold_in_context") is not None),
+        "draft_em_answerable": _mean(M.squad_scores(r["draft"], r["gold_answers"])[0] for r in ans),
+        "draft_f1_answerable": _mean(M.squad_scores(r["draft"], r["gold_answers"])[1] for r in ans),
+        "draft_words_median": M.percentile([r["draft_words"] for r in ans if r.get("draft")], 50),
         "by_kind": {kind: {"n": len(rs), "abstain_rate": _mean(float(r["abstained"]) for r in rs),
                            "drafts_right": sum(r["right"] for r in rs)}
                     for kind, rs in _group(rows, "kind").items()},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from .errors import ModelError
 from .models import default_gguf_path
+from .textutil import content_words
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,10 @@ class SamplingParams:
     seed: int = 42
     stop: tuple[str, ...] = ()
     grammar: str | None = None  # GBNF; generators that cannot constrain output ignore it
+    # the words an extractive answer may start with: the generator reports, in
+    # `last_start_probability`, the share of their first tokens' probability that the
+    # chosen first token has (how sure the model is of where the answer starts)
+    candidates: tuple[str, ...] = ()
 
 
 def citation_grammar(n_sources: int, max_chars: int = MAX_ANSWER_CHARS) -> str:
@@ -42,6 +48,71 @@ def citation_grammar(n_sources: int, max_chars: int = MAX_ANSWER_CHARS) -> str:
     checked afterwards (ragqa.citations), never assumed."""
     digits = "|".join(f'"{i}"' for i in range(1, max(1, n_sources) + 1))
     return f'root ::= [^\\[\\n] [^\\[\\n]{{0,{max_chars}}} " [" ({digits}) "]"'
+
+
+_PIECE = re.compile(r"\w+|[^\w\s]")
+
+
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def span_starts(question: str, piece: str) -> bool:
+    """Whether an answer span may start at this piece of a source: a word that is neither a
+    stop word nor one of the question's own words. An answer that merely repeats the
+    question ("the European Parliament" to "Who elects the members of the European
+    Parliament?") is the commonest wrong draft of a small model; a leading article
+    changes nothing in an answer's meaning."""
+    if not piece[0].isalnum():
+        return False
+    own = content_words(piece)
+    return bool(own) and not own <= content_words(question)
+
+
+def span_candidates(question: str, sources: Sequence[str]) -> list[str]:
+    """The words an answer may start with (see span_starts), in source order."""
+    return list(dict.fromkeys(m.group() for text in sources for m in _PIECE.finditer(text)
+                              if span_starts(question, m.group())))
+
+
+def span_grammar(sources: Sequence[str], max_words: int = 12, question: str = "") -> str:
+    """GBNF: an answer that is a verbatim span of one source (whitespace as the prompt shows
+    it), of at most `max_words` words, followed by that source's marker: `Thomas Savery [1]`.
+    Grounding holds by construction, and the model's probability of the span it chose
+    becomes a clean confidence signal. A span starts at a word allowed by span_starts and
+    may end at any piece."""
+    rules = []
+    alternatives = []
+    for n, text in enumerate(sources, start=1):
+        pieces = [(m.group(), m.start()) for m in _PIECE.finditer(" ".join(text.split()))]
+        if not pieces:
+            continue
+        flat = " ".join(text.split())
+        starts = []
+        for i, (piece, at) in enumerate(pieces):
+            if not span_starts(question, piece):
+                continue
+            # span i: pieces i.. up to max_words words, each step optional (the span may stop)
+            words, j = 0, i
+            tail_parts = []
+            while j < len(pieces) and words < max_words:
+                p, pos = pieces[j]
+                sep = "" if j == i or flat[pos - 1:pos] != " " else " "
+                tail_parts.append(_gbnf_literal(sep + p))
+                words += p[0].isalnum()
+                j += 1
+            # nested optionals: a (b (c)?)?
+            chain = tail_parts[-1]
+            for part in reversed(tail_parts[:-1]):
+                chain = f"{part} ({chain})?"
+            rules.append(f"s{n}x{i} ::= {chain}")
+            starts.append(f"s{n}x{i}")
+        if starts:
+            rules.append(f"src{n} ::= " + " | ".join(starts))
+            alternatives.append(f'src{n} " [{n}]"')
+    if not alternatives:
+        return citation_grammar(len(sources))
+    return "root ::= " + " | ".join(alternatives) + "\n" + "\n".join(rules)
 
 
 @runtime_checkable
@@ -60,22 +131,44 @@ class Generator(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+def start_probability(scores, chosen: int, candidate_ids: Sequence[int]) -> float | None:
+    """Softmax of the first-step logits over the candidates' first tokens: the probability
+    of the chosen one (None when it is not among them)."""
+    import numpy as np
+
+    ids = sorted(set(candidate_ids))
+    if chosen not in ids:
+        return None
+    s = np.asarray(scores, dtype=np.float64)[ids]
+    p = np.exp(s - s.max())
+    return float(p[ids.index(chosen)] / p.sum())
+
+
 class _LogprobRecorder:
     """A llama-cpp-python logits processor that records, at each step, the log-probability
     of the token chosen at the step before. It runs first in the sampler chain, before the
     grammar, so the values are the model's own (identical to logits_all=True logprobs,
     checked on the bundled model) without computing logits for every prompt token."""
 
-    def __init__(self):
+    def __init__(self, candidate_ids: Sequence[int] = ()):
         self.logprobs: list[float] = []
         self._previous = None
+        self.candidate_ids = candidate_ids
+        self.first_scores = None
+        self.start_probability: float | None = None
 
     def __call__(self, input_ids, scores):
         import numpy as np
 
         s = np.asarray(scores, dtype=np.float64)
         if self._previous is not None and len(input_ids):
-            self.logprobs.append(float(self._previous[int(input_ids[-1])]))
+            chosen = int(input_ids[-1])
+            self.logprobs.append(float(self._previous[chosen]))
+            if self.first_scores is not None and self.candidate_ids:
+                self.start_probability = start_probability(self.first_scores, chosen, self.candidate_ids)
+            self.first_scores = None
+        elif self._previous is None:
+            self.first_scores = s
         top = s.max()
         self._previous = s - top - np.log(np.exp(s - top).sum())
         return scores
@@ -146,8 +239,9 @@ class LlamaCppGenerator:
     def chat(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
         from llama_cpp import LogitsProcessorList
 
-        recorder = _LogprobRecorder()
+        recorder = _LogprobRecorder(self._first_tokens(params.candidates))
         self.last_logprobs = recorder.logprobs
+        self._recorder = recorder
         stream = self.llm.create_chat_completion(
             messages=list(messages), stream=True, max_tokens=params.max_tokens, temperature=params.temperature,
             top_p=params.top_p, top_k=params.top_k, seed=params.seed, stop=list(params.stop) or None,
@@ -162,6 +256,19 @@ class LlamaCppGenerator:
             close = getattr(stream, "close", None)
             if close:
                 close()
+
+    @property
+    def last_start_probability(self) -> float | None:
+        recorder = getattr(self, "_recorder", None)
+        return recorder.start_probability if recorder else None
+
+    def _first_tokens(self, words: Sequence[str]) -> list[int]:
+        out = []
+        for w in words:
+            toks = self.llm.tokenize(w.encode("utf-8"), add_bos=False, special=False)
+            if toks:
+                out.append(toks[0])
+        return out
 
     def _yes_no_ids(self) -> tuple[list[int], list[int]]:
         if self._yes_no is None:

@@ -53,6 +53,12 @@ def is_right(answer: str, golds: Sequence[str], answerable: bool = True) -> bool
     return False
 
 
+def contains_any(text: str, golds: Sequence[str]) -> bool:
+    """Whether the normalized text holds a normalized gold answer as whole words."""
+    t = f" {normalize_answer(text)} "
+    return any(f" {g} " in t for g in map(normalize_answer, golds) if g)
+
+
 def squad_scores(prediction: str, golds: Sequence[str]) -> tuple[float, float]:
     """(EM, F1) as in the official SQuAD 2.0 script: an abstention is the empty string,
     and an unanswerable question's only gold answer is the empty string."""

@@ -19,8 +19,8 @@ from .citations import markers as _markers
 from .confidence import BlendScorer, Scorer
 from .context import select as select_context
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import IndexNotFoundError, InputError, NotFoundError, RagqaError
-from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar
+from .errors import ConfigError, IndexNotFoundError, InputError, NotFoundError, RagqaError
+from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar, span_candidates, span_grammar
 from .ingest import EventHandler, IngestReport, discover, run_ingest
 from .jobs import Job, JobQueue
 from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, condense_messages, content_free_check_messages
@@ -104,7 +104,22 @@ class RAG:
         if self.settings.min_confidence is not None:
             return self.settings.min_confidence
         self.scorer  # noqa: B018 - finds the calibration
-        return self.calibration.threshold if self.calibration is not None else 0.5
+        if self.calibration is None:
+            return 0.5
+        return self.calibration.threshold_for(self.target_risk)  # type: ignore[return-value]
+
+    @property
+    def target_risk(self) -> float:
+        """The risk the threshold in use is certified for: the setting, else the calibration's."""
+        cal = self.calibration
+        target = self.settings.target_risk
+        if cal is None or target is None:
+            return cal.target_risk if cal is not None else float("nan")
+        if cal.threshold_for(target) is None:
+            known = sorted({cal.target_risk, *map(float, cal.thresholds)})
+            raise ConfigError(f"the calibration certified no threshold for target risk {target:g}; "
+                              f"choose one of {', '.join(f'{t:g}' for t in known)} or run `ragqa calibrate`")
+        return target
 
     def calibration_summary(self) -> str:
         try:
@@ -116,8 +131,10 @@ class RAG:
             return f"none: confidence is uncalibrated ({self.calibration_warning})" if self.calibration_warning \
                 else "none: confidence is uncalibrated (run `ragqa calibrate`)"
         m = cal.fitted.get("measured", {})
+        others = ", ".join(f"{t}: {v:.3f}" if v <= 1 else f"{t}: none" for t, v in cal.thresholds.items())
         return (f"{cal.fitted.get('source', 'fitted')}: threshold {cal.threshold:.3f} for target risk {cal.target_risk} "
-                f"(delta {cal.delta}), fitted on {m.get('n_fit', '?')} + {m.get('n_threshold', '?')} questions")
+                f"(delta {cal.delta}), fitted on {m.get('n_fit', '?')} + {m.get('n_threshold', '?')} questions"
+                + (f"; certified thresholds by target risk (RAGQA_TARGET_RISK): {others}" if others else ""))
 
     def models(self) -> dict[str, Any]:
         """The identities a calibration is tied to, read without loading either model."""
@@ -301,8 +318,8 @@ class RAG:
         t1 = time.perf_counter()
         signals["context_tokens"] = sum(self.generator.count_tokens(h.chunk.text) for h in hits)
         params = SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
-                                top_k=s.top_k_sampling, seed=s.seed,
-                                grammar=citation_grammar(len(hits)) if s.cite_grammar else None)
+                                top_k=s.top_k_sampling, seed=s.seed, grammar=self._grammar(question, hits),
+                                candidates=tuple(span_candidates(question, [h.chunk.text for h in hits])) if s.extractive else ())
         pieces: list[str] = []
         for piece in self.generator.chat(answer_messages(question, hits, s.system_prompt), params):
             pieces.append(piece)
@@ -318,15 +335,31 @@ class RAG:
         })
         signals.update(conf.answer_signals(question, text, hits, [m for m, _, _ in _markers(text)]))
         signals.update(conf.generation_signals(getattr(self.generator, "last_logprobs", None)))
+        signals["start_probability"] = getattr(self.generator, "last_start_probability", None)
         signals.update(self._self_check(question, hits, text))
         t3 = time.perf_counter()
-        decision = conf.decide(signals, self.scorer, min_confidence=self.min_confidence, min_grounding=s.min_grounding)
+        decision = conf.decide(signals, self.scorer, min_confidence=self.min_confidence, min_grounding=s.min_grounding,
+                               certified=self._certified())
         if decision.abstain:
             yield self._abstained(question, hits, signals, decision, t0, t1, t2, retrieval_query, draft=text, t3=t3)
             return
         yield Answer(question=question, answer=text, abstained=False, confidence=decision.confidence,
                      reason=decision.reason, citations=checked.citations, sources=tuple(hits), signals=signals,
                      calibrated=decision.calibrated, timings=_timings(t0, t1, t2, t3), retrieval_query=retrieval_query)
+
+    def _certified(self) -> str | None:
+        """What the calibration's threshold promises, when it is the threshold in use."""
+        cal = self.calibration
+        if cal is None or self.settings.min_confidence is not None or self.min_confidence > 1:
+            return None
+        return (f"certified: at most {self.target_risk:.0%} of the answers given at this threshold are wrong, "
+                f"with probability {1 - cal.delta:.0%}")
+
+    def _grammar(self, question: str, hits: Sequence[Hit]) -> str | None:
+        s = self.settings
+        if s.extractive:
+            return span_grammar([h.chunk.text for h in hits], question=question)
+        return citation_grammar(len(hits)) if s.cite_grammar else None
 
     def _context(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
         """The sources for the prompt: with a token budget, excerpts of the best sentences."""

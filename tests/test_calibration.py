@@ -143,3 +143,32 @@ def test_signals_that_do_not_separate_are_left_out():
     sig = [{"grounding": float(v), "answer_words": float(n)} for v, n in zip(x, rng.normal(size=600))]
     cal = C.fit(sig[:300], y[:300], sig[300:], y[300:], target_risk=0.3, delta=0.1)
     assert cal.features == ["grounding"]  # answer_words is noise here
+
+
+def test_a_threshold_is_certified_for_every_risk_level_and_can_be_chosen(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=2000)
+    right = rng.uniform(size=2000) < x
+    sig = [{"retrieval_top": float(v)} for v in x]
+    cal = C.fit(sig[:1000], right[:1000], sig[1000:], right[1000:], target_risk=0.2, delta=0.1, names=("retrieval_top",))
+    assert set(cal.thresholds) == {f"{t:g}" for t in C.RISK_LEVELS}
+    assert cal.threshold_for(0.2) == cal.threshold == cal.thresholds["0.2"]
+    levels = [cal.thresholds[f"{t:g}"] for t in C.RISK_LEVELS]
+    assert levels == sorted(levels, reverse=True)  # a lower risk asks for more confidence
+    assert cal.threshold_for(0.33) is None
+    path = tmp_path / "calibration.json"
+    cal.save(path)
+    assert C.Calibration.load(path).thresholds == cal.thresholds
+
+    from ragqa import RAG
+    from ragqa.testing import ExtractiveGenerator, HashEmbedder
+
+    scorer = C.CalibratedScorer(cal)
+    rag = RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), scorer=scorer, target_risk=0.3)
+    rag.calibration = cal
+    assert rag.min_confidence == cal.thresholds["0.3"] and rag.target_risk == 0.3
+    assert "at most 30% of the answers" in rag._certified()
+    other = RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), scorer=scorer, target_risk=0.33)
+    other.calibration = cal
+    with pytest.raises(ConfigError, match="no threshold for target risk 0.33; choose one of 0.05, 0.1"):
+        other.min_confidence  # noqa: B018

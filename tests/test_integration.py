@@ -170,6 +170,9 @@ def test_bundled_calibration_applies_to_the_bundled_models_and_says_why_it_withh
         # the bundled 135M model had no threshold certified at risk 0.1 (see the README)
         assert cal.threshold > 1 and answer.abstained and "target risk" in answer.reason
         assert answer.signals["draft"]  # the withdrawn draft is kept for the person to see
+        # every target risk it was certified for is out of reach too (README: none from 0.05 to 0.4)
+        assert cal.thresholds and all(t > 1 for t in cal.thresholds.values())
+        assert calibrated.ask("Who invented the telephone?").abstained
     r = cli("status", "--index", str(rag.index_dir), env={"RAGQA_CALIBRATION": "auto"})
     assert r.returncode == 0 and "bundled default" in r.stdout
 
@@ -198,3 +201,19 @@ def test_cli_reindex_switches_the_vector_index_and_answers_stay_the_same(world):
     r = cli("reindex", "--index", str(rag.index_dir))  # auto: a small collection goes back to exact search
     assert r.returncode == 0 and "IDMap2,Flat" in r.stdout, r.stderr
     assert [h.chunk.id for h in rag.retrieve(QUESTION, 5)] == before
+
+
+def test_extractive_answers_are_verbatim_spans_of_what_they_cite(world):
+    """RAGQA_EXTRACTIVE=1: the real model under the span grammar answers with words copied
+    from the excerpt it cites, not starting with the question's own words."""
+    from ragqa import RAG
+    from ragqa.citations import strip_markers
+
+    rag, docs, _ = world
+    with RAG(rag.index_dir, embedder=rag.embedder, generator=rag.generator, calibration="off", extractive=1) as ex:
+        answer = ex.ask(QUESTION)
+    span = strip_markers(answer.answer if not answer.abstained else answer.signals["draft"])
+    assert span and "Savery" in span
+    cited = answer.sources[answer.signals["cited"][0] - 1].chunk.text
+    assert span in " ".join(cited.split())
+    assert answer.signals["grounding"] == 1.0 and 0.0 < answer.signals["start_probability"] <= 1.0
