@@ -128,10 +128,10 @@ def _coverage_around(asked: set[str], body: str, text: str) -> float | None:
 
     if not asked:
         return 1.0
-    at = " ".join(text.split()).find(" ".join(body.split())) if body else -1
+    flat = " ".join(text.split())
+    at = flat.find(" ".join(body.split())) if body else -1
     if at < 0:
         return None
-    flat = " ".join(text.split())
     for s, e in sentence_spans(flat):
         if s <= at < e:
             return round(len(asked & content_words(flat[s:e])) / len(asked), 4)

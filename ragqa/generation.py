@@ -84,10 +84,10 @@ def span_grammar(sources: Sequence[str], max_words: int = 12, question: str = ""
     rules = []
     alternatives = []
     for n, text in enumerate(sources, start=1):
-        pieces = [(m.group(), m.start()) for m in _PIECE.finditer(" ".join(text.split()))]
+        flat = " ".join(text.split())
+        pieces = [(m.group(), m.start()) for m in _PIECE.finditer(flat)]
         if not pieces:
             continue
-        flat = " ".join(text.split())
         starts = []
         for i, (piece, at) in enumerate(pieces):
             if not span_starts(question, piece):
@@ -229,6 +229,9 @@ class LlamaCppGenerator:
             return None
         if gbnf not in self._grammars:
             from llama_cpp import LlamaGrammar
+
+            if len(self._grammars) >= 16:  # span grammars differ per question: keep the cache small
+                self._grammars.clear()
 
             self._grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
         return self._grammars[gbnf]
