@@ -56,7 +56,7 @@ def ingest(
     """Add files and folders to an index (.txt .md .rst .html .pdf .docx). Unchanged files are skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from .render import failures_table, ingest_summary
+    from .render import failures_table, ingest_summary, skipped_table
 
     if queue:
         if prune:
@@ -102,6 +102,8 @@ def ingest(
         console.print(ingest_summary(report))
         if report.failed:
             console.print(failures_table(report))
+        if report.skipped:
+            console.print(skipped_table(report))
     if report.failed:
         raise typer.Exit(2)
 

@@ -8,9 +8,11 @@ reason and the run goes on."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +21,8 @@ from pathlib import Path
 from .chunking import chunk_text
 from .embedding import Embedder
 from .errors import DocumentError, InputError
-from .loaders import is_supported, load
+from .file_reader import FileReader
+from .loaders import file_kind, is_supported
 from .store import NewDocument, Store
 from .types import ChunkSpan, document_name
 
@@ -40,6 +43,7 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     ignored: list[str] = field(default_factory=list)  # unsupported types met while walking folders
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): left out on purpose
     chunks_embedded: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
@@ -53,7 +57,8 @@ class IngestReport:
         return {
             "files": self.files, "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
             "removed": self.removed, "failed": [{"path": p, "reason": r} for p, r in self.failed],
-            "ignored": self.ignored, "chunks_embedded": self.chunks_embedded,
+            "ignored": self.ignored,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped], "chunks_embedded": self.chunks_embedded,
             "seconds": round(self.seconds, 3), "embed_seconds": round(self.embed_seconds, 3),
         }
 
@@ -63,31 +68,76 @@ EventHandler = Callable[..., None]
 
 
 def discover(paths: Iterable[Path | str], report: IngestReport) -> list[Path]:
-    """Every supported file under the given paths, sorted; hidden files and folders skipped."""
+    """Every supported file under the given paths, sorted; hidden files and folders skipped.
+
+    Inside a folder, a symbolic link is followed only to a file inside that same folder:
+    one leading outside it is skipped and named in the report (a folder given to ingest
+    is a boundary; name the outside file itself to ingest it). Symlinked folders are not
+    descended. A link loop, a dangling link, a FIFO, a socket or a device is a failed
+    file with its reason, never opened (reading a FIFO blocks forever)."""
     found: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw).expanduser()
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise InputError(f"no such file or folder: {raw}")
-        if path.is_file():
-            found[str(path.resolve())] = path.resolve()  # named explicitly: unsupported types fail loudly
+        if not path.is_dir():  # named explicitly: followed wherever it leads; unsupported types fail loudly
+            file, reason = _regular(path, None)
+            if file is None:
+                report.failed.append((str(path.absolute()), reason))
+            else:
+                found[str(file)] = file
             continue
-        for root, dirs, files in os.walk(path):
+        top = path.resolve()
+        for root, dirs, files in os.walk(top):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if name.startswith("."):
                     continue
-                file = Path(root, name).resolve()
-                if is_supported(file):
+                entry = Path(root, name)
+                if not is_supported(entry):
+                    report.ignored.append(str(entry))
+                    continue
+                file, reason = _regular(entry, top)
+                if file is not None:
                     found[str(file)] = file
+                elif reason.startswith("skipped"):
+                    report.skipped.append((str(entry), reason.removeprefix("skipped: ")))
                 else:
-                    report.ignored.append(str(file))
+                    report.failed.append((str(entry), reason))
     return [found[k] for k in sorted(found)]
 
 
+def _regular(entry: Path, top: Path | None) -> tuple[Path | None, str]:
+    """(the resolved regular file, "") or (None, why not)."""
+    try:
+        target = entry.resolve(strict=True)
+    except RuntimeError:  # Python 3.11-3.12 raise this for a loop; 3.13 raises OSError(ELOOP)
+        return None, "symbolic link loop"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None, "symbolic link loop"
+        if entry.is_symlink():
+            return None, "dangling symbolic link (its target does not exist)"
+        return None, f"cannot read file: {e.strerror or e}"
+    if top is not None and not target.is_relative_to(top):
+        return None, f"skipped: symbolic link to {target}, outside the folder being ingested"
+    try:
+        mode = target.stat().st_mode
+    except OSError as e:
+        return None, f"cannot read file: {e.strerror or e}"
+    if not stat.S_ISREG(mode):
+        return None, f"not a regular file ({file_kind(mode)})"
+    return target, ""
+
+
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
+    """The file's content hash; opened non-blocking so a FIFO put in its place is refused."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise DocumentError(f"not a regular file ({file_kind(mode)})")
+        h = hashlib.sha256()
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -112,13 +162,18 @@ def run_ingest(
     chunk_overlap: int,
     prune: bool = False,
     on_event: EventHandler | None = None,
+    reader: FileReader | None = None,
 ) -> IngestReport:
+    """reader: reads each file's text (default: in this process, no limits; RAG.ingest
+    passes one with the settings' time, size and memory limits)."""
     started = time.perf_counter()
     emit = on_event or (lambda kind, **data: None)
     report = IngestReport()
     files = discover(paths, report)
-    report.files = len(files)
-    emit("start", files=len(files))
+    report.files = len(files) + len(report.failed)
+    emit("start", files=report.files)
+    for path, _reason in report.failed:
+        emit("file", path=path, status="failed", chunks=0)
     known = store.documents_by_path()
     max_tokens = min(chunk_tokens, embedder.max_tokens)
 
@@ -158,7 +213,8 @@ def run_ingest(
             store.save()
             since_save = 0
 
-    for path, status, payload in _read_all(files, known, embedder, max_tokens, chunk_overlap):
+    reader = reader or FileReader(timeout=0)
+    for path, status, payload in _read_all(files, known, embedder, max_tokens, chunk_overlap, reader):
         if status == "unchanged":
             report.unchanged.append(str(path))
             emit("file", path=str(path), status="unchanged", chunks=0)
@@ -183,20 +239,23 @@ def run_ingest(
 
 
 def _read_all(files: list[Path], known: dict, embedder: Embedder, max_tokens: int,
-              overlap: int) -> Iterator[tuple[Path, str, object]]:
+              overlap: int, reader: FileReader) -> Iterator[tuple[Path, str, object]]:
     for path in files:
         try:
-            stat = path.stat()
+            st = path.stat()
             digest = sha256_file(path)
         except OSError as e:
             yield path, "failed", f"cannot read file: {e.strerror or e}"
+            continue
+        except DocumentError as e:
+            yield path, "failed", str(e)
             continue
         old = known.get(str(path))
         if old is not None and old.sha256 == digest:
             yield path, "unchanged", None
             continue
         try:
-            loaded = load(path)
+            loaded = reader.read(path)
             chunks = chunk_text(loaded, embedder.count_tokens, max_tokens, overlap)
         except DocumentError as e:
             yield path, "failed", str(e)
@@ -209,4 +268,4 @@ def _read_all(files: list[Path], known: dict, embedder: Embedder, max_tokens: in
             yield path, "failed", "no text to index"
             continue
         status = "updated" if old is not None else "added"
-        yield path, status, _Pending(path, digest, stat.st_size, stat.st_mtime, chunks, status)
+        yield path, status, _Pending(path, digest, st.st_size, st.st_mtime, chunks, status)

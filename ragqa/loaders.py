@@ -6,7 +6,9 @@ DocumentError with a reason a person can act on; ingest records it and goes on."
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 from .errors import DocumentError, EmptyDocumentError, UnsupportedFormatError
@@ -25,15 +27,15 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
-def load(path: Path) -> LoadedText:
-    """Read one file. Raises DocumentError (or a subclass) with the reason it cannot."""
+def load(path: Path, *, max_bytes: int | None = None, max_chars: int | None = None) -> LoadedText:
+    """Read one file. Raises DocumentError (or a subclass) with the reason it cannot.
+
+    max_bytes: a larger file is refused before it is read (and a DOCX whose document
+    inflates past it, a zip bomb); max_chars: a file yielding more text is refused."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnsupportedFormatError(f"unsupported file type {suffix or '(none)'}")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DocumentError(f"cannot read file: {e.strerror or e}") from None
+    data = read_regular(path, max_bytes)
     if not data.strip():
         raise EmptyDocumentError("empty file")
     if suffix in TEXT_SUFFIXES:
@@ -42,12 +44,49 @@ def load(path: Path) -> LoadedText:
     elif suffix in HTML_SUFFIXES:
         loaded = _load_html(data)
     elif suffix == ".pdf":
-        loaded = _load_pdf(path)
+        loaded = _load_pdf(path, max_chars)
     else:
-        loaded = _load_docx(path)
+        loaded = _load_docx(path, max_bytes)
     if not loaded.text.strip():
         raise EmptyDocumentError("no text could be extracted")
+    if max_chars and len(loaded.text) > max_chars:
+        raise DocumentError(_too_much_text(max_chars))
     return loaded
+
+
+def read_regular(path: Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular file. A FIFO, socket or device is refused without blocking
+    on it (opened non-blocking, checked with fstat), as is a file over max_bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise DocumentError(f"cannot read file: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DocumentError(f"not a regular file ({file_kind(st.st_mode)})")
+        if max_bytes and st.st_size > max_bytes:
+            raise DocumentError(f"the file is {_mb(st.st_size)}, over the {_mb(max_bytes)} limit (setting max_file_mb)")
+        try:
+            return f.read()
+        except OSError as e:
+            raise DocumentError(f"cannot read file: {e.strerror or e}") from None
+
+
+def file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MB"
+
+
+def _too_much_text(max_chars: int) -> str:
+    return f"more than {max_chars:,} characters of text (setting max_text_chars)"
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -97,7 +136,7 @@ def _load_html(data: bytes) -> LoadedText:
     return LoadedText(text=_normalize("\n\n".join(blocks)), encoding=soup.original_encoding)
 
 
-def _load_pdf(path: Path) -> LoadedText:
+def _load_pdf(path: Path, max_chars: int | None = None) -> LoadedText:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -118,6 +157,8 @@ def _load_pdf(path: Path) -> LoadedText:
             pages.append(Page(number=number, start=offset))
             parts.append(text)
             offset += len(text) + 2  # the "\n\n" that joins pages
+            if max_chars and offset > max_chars:  # stop reading a huge PDF early
+                raise DocumentError(_too_much_text(max_chars))
     except DocumentError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
@@ -129,11 +170,19 @@ def _load_pdf(path: Path) -> LoadedText:
     return LoadedText(text="\n\n".join(parts) + "\n", pages=tuple(pages))
 
 
-def _load_docx(path: Path) -> LoadedText:
+def _load_docx(path: Path, max_bytes: int | None = None) -> LoadedText:
     import zipfile
 
     from docx import Document as DocxDocument
 
+    try:
+        with zipfile.ZipFile(path) as z:  # a zip bomb is refused before anything is inflated
+            inflated = sum(i.file_size for i in z.infolist() if i.filename.endswith(".xml"))
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise DocumentError(f"corrupt or unreadable DOCX: {e}") from None
+    if max_bytes and inflated > max_bytes:
+        raise DocumentError(f"the DOCX's XML inflates to {_mb(inflated)}, over the {_mb(max_bytes)} limit "
+                            "(a zip bomb?; setting max_file_mb)")
     try:
         doc = DocxDocument(str(path))
     except (zipfile.BadZipFile, KeyError, ValueError) as e:

@@ -181,10 +181,11 @@ class RAG:
         s = self.settings
         chunking = {"chunk_tokens": s.chunk_tokens, "chunk_overlap": s.chunk_overlap}
         with Store.open(self.index_dir, s.resolved_database_url, self._embedder_info(), chunking, write=True,
-                        hold_lock=hold_lock, **self._store_options()) as store:
+                        hold_lock=hold_lock, **self._store_options()) as store, s.file_reader() as reader:
             recorded = store.manifest.get("chunking", chunking)  # an index keeps the chunking it was built with
             report = run_ingest(store, self.embedder, paths, chunk_tokens=int(recorded["chunk_tokens"]),
-                                chunk_overlap=int(recorded["chunk_overlap"]), prune=prune, on_event=on_event)
+                                chunk_overlap=int(recorded["chunk_overlap"]), prune=prune, on_event=on_event,
+                                reader=reader)
         return report
 
     def reindex(self, kind: str = "auto", nlist: int = 0) -> str:

@@ -72,6 +72,7 @@ def ingest_summary(report: IngestReport) -> Table:
     for label, value in [("files seen", report.files), ("added", len(report.added)), ("updated", len(report.updated)),
                          ("unchanged", len(report.unchanged)), ("removed (pruned)", len(report.removed)),
                          ("failed", len(report.failed)), ("ignored (unsupported type)", len(report.ignored)),
+                         ("skipped (link leading outside)", len(report.skipped)),
                          ("chunks embedded", report.chunks_embedded)]:
         table.add_row(label, str(value), style="red" if label == "failed" and value else None)
     rate = report.chunks_embedded / report.embed_seconds if report.embed_seconds else 0.0
@@ -80,9 +81,22 @@ def ingest_summary(report: IngestReport) -> Table:
 
 
 def failures_table(report: IngestReport) -> Table:
-    table = Table(title="Files that could not be ingested", title_style="red")
+    return _files_table("Files that could not be ingested", report.failed, "red")
+
+
+def skipped_table(report: IngestReport) -> Table:
+    return _files_table("Files left out on purpose", report.skipped, "yellow")
+
+
+def _files_table(title: str, rows: list[tuple[str, str]], style: str) -> Table:
+    table = Table(title=title, title_style=style)
     table.add_column("file", overflow="fold")
     table.add_column("reason", overflow="fold")
-    for path, reason in report.failed:
-        table.add_row(path, reason)
+    for path, reason in rows:  # Text, not markup: a file named "[red]x" is shown as named
+        table.add_row(Text(printable(path)), Text(printable(reason)))
     return table
+
+
+def printable(s: str) -> str:
+    """s with control characters (a newline in a file name) shown as escapes."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode() for ch in s)

@@ -11,9 +11,12 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .file_reader import FileReader
 
 # Measured on 20 SQuAD questions with the bundled 135M model (see the issue note): this
 # short instruction plus the citation grammar below gave the most correctly cited answers.
@@ -39,6 +42,14 @@ class Settings:
     embed_batch_size: int = 32
     embed_processes: int = 0  # 0 = one per core when there is enough to embed
     lock_timeout: float = 60.0  # seconds a writer waits for another to finish before giving up
+    # limits on one file: larger files (and a DOCX inflating past it) are refused unread;
+    # more text than max_text_chars (about 1,500 book pages per million) is refused; each
+    # file is read in a child process that is stopped after read_timeout seconds (0: read
+    # in-process, no time or memory limit) and may use at most read_memory_mb of memory
+    max_file_mb: float = 100.0
+    max_text_chars: int = 5_000_000
+    read_timeout: float = 60.0
+    read_memory_mb: int = 2048
     # retrieval
     top_k: int = 2  # chunks retrieved for the prompt (bench/bench_prompt.py: 2 beat 1 and 3 with the bundled model)
     retrieval: str = "hybrid"  # hybrid (dense + lexical, fused), dense or lexical
@@ -104,6 +115,13 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * (1 << 20))
+
+    def file_reader(self) -> "FileReader":
+        """A reader of files with these limits (ragqa.file_reader); close it when done."""
+        from .file_reader import FileReader
+
+        return FileReader(timeout=self.read_timeout, memory_mb=self.read_memory_mb,
+                          max_bytes=int(self.max_file_mb * (1 << 20)) or None, max_chars=self.max_text_chars or None)
 
     @property
     def resolved_upload_dir(self) -> Path:
