@@ -310,8 +310,9 @@ def split(rows: Sequence[dict], seed: int = 0) -> tuple[list[dict], list[dict]]:
 
 def passes_checks(signals: dict[str, Any], min_grounding: float) -> bool:
     """Whether an answer could be given at all: the hard checks of ragqa.confidence.decide."""
-    return (not signals.get("declined") and signals.get("n_citations", 0) > 0
-            and signals.get("grounding", 0.0) >= min_grounding)
+    from .confidence import hard_check
+
+    return hard_check(signals, min_grounding) is None
 
 
 def fit_rows(rows: Sequence[dict], *, target_risk: float, delta: float, models: dict[str, Any],

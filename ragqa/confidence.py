@@ -169,21 +169,35 @@ def contextual_yes(p_yes: float | None, p_yes_content_free: float | None) -> flo
     return yes / (yes + no)
 
 
+def hard_check(signals: dict[str, Any], min_grounding: float) -> tuple[str, float] | None:
+    """The first rule an answer breaks whatever its confidence: (the reason, a cap on the
+    confidence shown), or None. One source for `decide` and the calibration."""
+    if signals.get("declined"):
+        return "the model found no answer in the sources", 0.05
+    if signals.get("n_citations", 0) == 0:
+        why = "the answer cites only sources that were not given" if signals.get("n_invalid_citations") else "the answer cites no source"
+        return why, 0.1
+    if signals.get("cites_instruction"):
+        return ("the sentence it cites is an instruction addressed to the assistant, not a statement "
+                "(document text is data: a possible prompt injection)"), 0.05
+    grounding = signals.get("grounding", 0.0)
+    if grounding < min_grounding:
+        return f"the answer is not supported by what it cites (grounding {grounding:.2f} < {min_grounding:.2f})", 1.0
+    return None
+
+
 def decide(signals: dict[str, Any], scorer: Scorer, *, min_confidence: float, min_grounding: float,
            certified: str | None = None) -> Decision:
-    """Hard checks first (declined, no valid citation, not grounded), then the threshold.
-    `certified` says what the threshold guarantees (from the calibration), for the reason."""
+    """Hard checks first (declined, no valid citation, an instruction cited, not grounded),
+    then the threshold. `certified` says what the threshold guarantees (from the
+    calibration), for the reason."""
     confidence = scorer.score(signals)
     cal = scorer.calibrated
     kind = "calibrated" if cal else "uncalibrated"
-    if signals.get("declined"):
-        return Decision(True, min(confidence, 0.05), "the model found no answer in the sources", cal)
-    if signals.get("n_citations", 0) == 0:
-        why = "the answer cites only sources that were not given" if signals.get("n_invalid_citations") else "the answer cites no source"
-        return Decision(True, min(confidence, 0.1), why, cal)
+    broken = hard_check(signals, min_grounding)
+    if broken is not None:
+        return Decision(True, min(confidence, broken[1]), broken[0], cal)
     grounding = signals.get("grounding", 0.0)
-    if grounding < min_grounding:
-        return Decision(True, confidence, f"the answer is not supported by what it cites (grounding {grounding:.2f} < {min_grounding:.2f})", cal)
     if min_confidence > 1:
         return Decision(True, confidence, f"{kind} confidence {confidence:.2f}, but no answer of this model met the "
                                           "calibration's target risk, so none is given (see `ragqa status`; "

@@ -21,6 +21,7 @@ from .context import select as select_context
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import ConfigError, IndexNotFoundError, InputError, NotFoundError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar, span_candidates, span_grammar
+from .injection import is_instruction
 from .ingest import EventHandler, IngestReport, discover, run_ingest
 from .jobs import Job, JobQueue
 from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, condense_messages, content_free_check_messages
@@ -333,6 +334,7 @@ class RAG:
             "cited": [c.n for c in checked.citations], "grounding": checked.grounding,
             "citation_support": round(sum(c.support for c in checked.citations) / len(checked.citations), 4) if checked.citations else 0.0,
             "numbers_supported": checked.numbers_supported, "declined": conf.declined(text),
+            "cites_instruction": any(c.support > 0 and is_instruction(c.quote) for c in checked.citations),
         })
         signals.update(conf.answer_signals(question, text, hits, [m for m, _, _ in _markers(text)]))
         signals.update(conf.generation_signals(getattr(self.generator, "last_logprobs", None)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .injection import fence
 from .types import Hit
 
 ABSTAIN_TEXT = "I cannot answer that from these documents."
@@ -43,7 +44,7 @@ def _examples() -> list[dict[str, str]]:
 
 
 def _answer_messages(question: str, sources: Sequence[tuple[str, str]], system_prompt: str) -> list[dict[str, str]]:
-    lines = [f"[{n}] ({where}) {' '.join(text.split())}" for n, (where, text) in enumerate(sources, start=1)]
+    lines = [f"[{n}] ({fence(where)}) {fence(' '.join(text.split()))}" for n, (where, text) in enumerate(sources, start=1)]
     return [{"role": "system", "content": system_prompt}, *_examples(),
             {"role": "user", "content": _user("\n\n".join(lines), question)}]
 
