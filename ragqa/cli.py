@@ -384,6 +384,14 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
         sys.exit(130)
+    except Exception as e:  # the database is unreachable or refuses: one line, not a traceback
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(e, SQLAlchemyError):
+            raise
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        err.print(f"[bold red]error:[/] database: {reason}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -142,11 +142,15 @@ def _load_pdf(path: Path, max_chars: int | None = None) -> LoadedText:
 
     try:
         reader = PdfReader(path)
-        if reader.is_encrypted:
+        if reader.is_encrypted:  # an empty user password opens many; decrypt says, it does not raise
+            from pypdf import PasswordType
+
             try:
-                reader.decrypt("")
+                opened = reader.decrypt("") != PasswordType.NOT_DECRYPTED
             except Exception:
-                raise DocumentError("encrypted PDF") from None
+                opened = False
+            if not opened:
+                raise DocumentError("encrypted PDF: it needs a password (save a decrypted copy to ingest it)")
         parts: list[str] = []
         pages: list[Page] = []
         offset = 0
