@@ -19,7 +19,7 @@ WHEEL_CACHE ?= $(HOME)/.cache/ragqa/wheels
 LLAMA_KEY   := $(shell printf '%s %s' '$(LLAMA_VERSION)' '$(CMAKE_ARGS)' | sha256sum | cut -c1-12)
 LLAMA_DIR   := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
 
-.PHONY: install demo test bench clean-index rebuild-llama
+.PHONY: drills install demo test bench clean-index rebuild-llama
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_core.py
+
+# Fault drills, run on purpose (about 40 minutes): kill -9, hostile files, injected
+# instructions, abusive HTTP clients; each prints its figures and exits 1 on a failure.
+drills: $(STAMP)
+	$(PY) bench/drill_hostile.py
+	$(PY) bench/drill_inject.py
+	$(PY) bench/drill_abuse.py
+	$(PY) bench/drill_kill.py
 
 # Build llama.cpp again with the current CMAKE_ARGS (e.g. after a CUDA toolkit was installed).
 rebuild-llama:

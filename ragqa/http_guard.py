@@ -86,6 +86,10 @@ def install_error_handlers(app) -> None:
 def validation_message(errors) -> str:
     parts = []
     for err in errors:
+        if err.get("type") == "json_invalid":  # loc is (body, character offset)
+            at = err.get("loc", ())[1:]
+            parts.append("the request body is not valid JSON" + (f" (at character {at[0]})" if at else ""))
+            continue
         where = ".".join(str(x) for x in err.get("loc", ())[1:]) or "body"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"

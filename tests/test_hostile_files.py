@@ -157,3 +157,18 @@ def test_the_cli_names_each_bad_file_and_never_hangs_or_shows_a_traceback(tmp_pa
     assert {Path(f["path"]).name: f["reason"] for f in out["failed"]} == {
         "loop1.txt": "symbolic link loop", "loop2.txt": "symbolic link loop", "pipe.txt": "not a regular file (a FIFO)"}
     assert [Path(s["path"]).name for s in out["skipped"]] == ["escape.txt"]
+
+
+def test_an_encrypted_pdf_is_named_as_such_not_as_corrupt(tmp_path):
+    from pypdf import PdfReader, PdfWriter
+
+    plain = write_pdf(tmp_path / "plain.pdf", ["Encrypted secrets about tea."])
+    writer = PdfWriter()
+    for page in PdfReader(plain).pages:
+        writer.add_page(page)
+    writer.encrypt("a-password")
+    locked = tmp_path / "locked.pdf"
+    with locked.open("wb") as f:
+        writer.write(f)
+    with pytest.raises(DocumentError, match="^encrypted PDF: it needs a password"):
+        load(locked)
