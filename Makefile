@@ -51,6 +51,8 @@ demo: $(STAMP)
 	$(VENV)/bin/ragqa ask "Who invented the telephone?" --index indexes/demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check ragqa tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 bench: $(STAMP)

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_core import QUESTIONS  # noqa: E402  (the same questions as the core benchmark)
+
 from ragqa import RAG  # noqa: E402
 
 CLIENTS = 4

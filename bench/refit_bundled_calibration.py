@@ -19,7 +19,6 @@ target is the smallest of TARGETS at which Learn-then-Test on those confidences 
 threshold that answers at least MIN_COVERAGE of the answerable questions (or, if none does,
 the target that answers the most). The bundled 135M model cannot reach 0.10 (README)."""
 
-import json
 import sys
 from pathlib import Path
 

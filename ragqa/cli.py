@@ -51,7 +51,8 @@ def ingest(
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents whose files are gone.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     queue: Annotated[bool, typer.Option("--queue", help="Queue jobs for `ragqa worker` processes instead of ingesting here.")] = False,
-    files_per_job: Annotated[int, typer.Option("--files-per-job", min=1, help="With --queue: files in one job (larger files go alone past 2 MiB).")] = 16,
+    files_per_job: Annotated[int, typer.Option("--files-per-job", min=1, help="With --queue: files in one job (larger files go alone past 2 MiB).")
+    ] = 16,
 ) -> None:
     """Add files and folders to an index (.txt .md .rst .html .pdf .docx). Unchanged files are skipped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -115,7 +116,8 @@ def ask(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming.")] = False,
     top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="Sources given to the model.")] = None,
     show_sources: Annotated[bool, typer.Option("--sources", help="Also print every source given to the model.")] = False,
-    document: Annotated[Optional[list[str]], typer.Option("--document", "-d", help="Answer only from this document (file name without extension); repeatable.")] = None,
+    document: Annotated[Optional[list[str]], typer.Option(
+        "--document", "-d", help="Answer only from this document (file name without extension); repeatable.")] = None,
     path: Annotated[Optional[str], typer.Option("--path", help="Answer only from documents whose path starts with this (made absolute).")] = None,
     model: ModelOpt = None,
     n_ctx: Annotated[Optional[int], typer.Option(help="Context size in tokens.")] = None,
@@ -233,7 +235,7 @@ def calibrate(
     model: ModelOpt = None,
 ) -> None:
     """Fit the confidence on labelled questions and choose the abstain threshold for a target risk."""
-    from .evaluation import collect, load_rows, load_questions, report, write
+    from .evaluation import collect, load_questions, load_rows, report, write
 
     with _rag(index, model_path=model) as rag:
         if answers is not None:
@@ -297,7 +299,8 @@ def serve(
     index: IndexOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface; set RAGQA_API_KEY then).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Also ingest uploads in this process (--no-worker: leave them to `ragqa worker`).")] = True,
+    worker: Annotated[bool, typer.Option(
+        "--worker/--no-worker", help="Also ingest uploads in this process (--no-worker: leave them to `ragqa worker`).")] = True,
     model: ModelOpt = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:

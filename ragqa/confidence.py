@@ -76,6 +76,9 @@ def retrieval_signals(hits: Sequence[Any]) -> dict[str, float | None]:
 _MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|centuries|decade)\b", re.I)
 
 
+_NUMBER_WORDS = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I)
+
+
 def _expected_shape(question: str) -> str | None:
     q = question.lower()
     if re.search(r"\b(when|what year|which year|what century|how (many|much|long|old|far|large|big|tall))\b", q):
@@ -93,7 +96,7 @@ def answer_type_match(question: str, answer: str) -> float:
     if shape is None:
         return 0.5
     if shape == "number":
-        return 1.0 if numbers(answer) or _MONTHS.search(answer) or re.search(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", answer, re.I) else 0.0
+        return 1.0 if numbers(answer) or _MONTHS.search(answer) or _NUMBER_WORDS.search(answer) else 0.0
     return 1.0 if re.search(r"\b[A-Z][a-z]+", answer) else 0.0
 
 

@@ -31,8 +31,14 @@ POOL_MIN_TEXTS = 1024
 @runtime_checkable
 class Embedder(Protocol):
     name: str
-    dimension: int
-    max_tokens: int  # longest input the model reads, in its own tokens (no special tokens)
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input the model reads, in its own tokens (no special tokens)."""
+        ...
 
     def count_tokens(self, text: str) -> int: ...
 

@@ -89,7 +89,7 @@ def span_grammar(sources: Sequence[str], max_words: int = 12, question: str = ""
         if not pieces:
             continue
         starts = []
-        for i, (piece, at) in enumerate(pieces):
+        for i, (piece, _at) in enumerate(pieces):
             if not span_starts(question, piece):
                 continue
             # span i: pieces i.. up to max_words words, each step optional (the span may stop)

@@ -16,7 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from .errors import (
-    BusyError, IndexLockedError, InputError, NotFoundError, RagqaError, TooLargeError,
+    BusyError,
+    IndexLockedError,
+    InputError,
+    NotFoundError,
+    RagqaError,
+    TooLargeError,
 )
 
 log = logging.getLogger(__name__)

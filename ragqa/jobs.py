@@ -28,8 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, Text, and_, func, or_, select, update
-from sqlalchemy import literal_column
+from sqlalchemy import Float, Integer, String, Text, and_, func, literal_column, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -21,8 +21,8 @@ from .context import select as select_context
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import ConfigError, IndexNotFoundError, InputError, NotFoundError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar, span_candidates, span_grammar
-from .injection import is_instruction
 from .ingest import EventHandler, IngestReport, discover, run_ingest
+from .injection import is_instruction
 from .jobs import Job, JobQueue
 from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, condense_messages, content_free_check_messages
 from .retrieval import Retriever
@@ -161,8 +161,7 @@ class RAG:
             self._require_index()  # before any model loads
             if self._reader is not None:
                 self._reader.close()
-            self._reader = Store.open(self.index_dir, self.settings.resolved_database_url, self._embedder_info(),
-                                      **self._store_options())
+            self._reader = self._open_store(self._embedder_info())
             self._reader_stamp = stamp
         return self._reader
 
@@ -181,8 +180,8 @@ class RAG:
                 raise InputError(f"no such file or folder: {path}")
         s = self.settings
         chunking = {"chunk_tokens": s.chunk_tokens, "chunk_overlap": s.chunk_overlap}
-        with Store.open(self.index_dir, s.resolved_database_url, self._embedder_info(), chunking, write=True,
-                        hold_lock=hold_lock, **self._store_options()) as store, s.file_reader() as reader:
+        with self._open_store(self._embedder_info(), chunking, write=True, hold_lock=hold_lock) as store, \
+                s.file_reader() as reader:
             recorded = store.manifest.get("chunking", chunking)  # an index keeps the chunking it was built with
             report = run_ingest(store, self.embedder, paths, chunk_tokens=int(recorded["chunk_tokens"]),
                                 chunk_overlap=int(recorded["chunk_overlap"]), prune=prune, on_event=on_event,
@@ -195,7 +194,7 @@ class RAG:
         if kind not in ("auto", "flat", "ivf"):
             raise InputError(f"index kind {kind!r}: use auto, flat or ivf")
         self._require_index()
-        with Store.open(self.index_dir, self.settings.resolved_database_url, write=True, **self._store_options()) as store:
+        with self._open_store(write=True) as store:
             return store.reindex(kind, nlist)
 
     def _require_index(self) -> None:
@@ -240,7 +239,7 @@ class RAG:
         """Every document of the index: name, path, chunks, size, content hash, updated."""
         if not (self.index_dir / MANIFEST).exists():
             return []
-        with Store.open(self.index_dir, self.settings.resolved_database_url, **self._store_options()) as store:
+        with self._open_store() as store:
             return [{"name": d.name, "path": d.path, "chunks": d.n_chunks, "bytes": d.size, "sha256": d.sha256,
                      "updated_at": d.updated_at.isoformat(timespec="seconds") if d.updated_at else None}
                     for _, d in sorted(store.documents_by_path().items())]
@@ -255,8 +254,7 @@ class RAG:
         """Remove every document of this name, its chunks and vectors, and its uploaded
         file if it came from an upload. Returns their paths."""
         self._require_index()
-        with Store.open(self.index_dir, self.settings.resolved_database_url, write=True, hold_lock=False,
-                        **self._store_options()) as store:
+        with self._open_store(write=True, hold_lock=False) as store:
             paths = store.paths_named(name)
             if not paths:
                 raise NotFoundError(f"no document named {name!r}")
@@ -268,9 +266,12 @@ class RAG:
                 path.unlink(missing_ok=True)
         return paths
 
-    def _store_options(self) -> dict[str, float]:
+    def _open_store(self, embedder_info: dict | None = None, chunking: dict | None = None, *, write: bool = False,
+                    hold_lock: bool = True) -> Store:
+        """This index's store, with the settings' vector-index and lock options."""
         s = self.settings
-        return {"ivf_min_vectors": s.ivf_min_vectors, "nprobe": s.nprobe, "lock_timeout": s.lock_timeout}
+        return Store.open(self.index_dir, s.resolved_database_url, embedder_info, chunking, write=write, hold_lock=hold_lock,
+                          ivf_min_vectors=s.ivf_min_vectors, nprobe=s.nprobe, lock_timeout=s.lock_timeout)
 
     # --- ask ----------------------------------------------------------------------
 
@@ -430,7 +431,7 @@ class RAG:
     # --- status -------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        store = Store.open(self.index_dir, self.settings.resolved_database_url, **self._store_options())
+        store = self._open_store()
         try:
             counts = store.counts()
             vector_index = store.vectors.describe()

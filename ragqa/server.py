@@ -36,7 +36,12 @@ from . import __version__
 from .embedding import SentenceTransformerEmbedder
 from .errors import IndexNotFoundError, RagqaError
 from .http_guard import (
-    INTERNAL_MESSAGE, ApiKeyMiddleware, BodyLimitMiddleware, error_body, install_error_handlers, ragqa_error_body,
+    INTERNAL_MESSAGE,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    error_body,
+    install_error_handlers,
+    ragqa_error_body,
 )
 from .jobs import STATES
 from .openai_compat import ChatRequest, ChunkStream, completion
@@ -68,7 +73,8 @@ class AskRequest(BaseModel):
 class YieldingEmbedder:
     """The in-process worker's embedder: it embeds in slices and, before each, waits while
     a question is being answered or one was less than `quiet` seconds ago (a client
-    asking again), at most `max_wait` seconds a slice, so that ingest never starves. Torch and llama.cpp on the same cores slow each other down: answers
+    asking again), at most `max_wait` seconds a slice, so that ingest never starves. Torch and
+    llama.cpp on the same cores slow each other down: answers
     took 1.8x as long while this process ingested, before it yielded (see the README)."""
 
     SLICE = 16

@@ -33,9 +33,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
-    DateTime, Float, ForeignKey, Integer, String, Text, create_engine, delete, event, func, select,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
 )
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 

@@ -10,7 +10,7 @@ def lines(*items):
         try:
             value = next(it)
         except StopIteration:
-            raise EOFError
+            raise EOFError from None
         if isinstance(value, BaseException):
             raise value
         return value

@@ -1,6 +1,5 @@
 """The CLI as a person meets it: a real process, its exit status and what it prints."""
 
-import json
 import subprocess
 import sys
 

@@ -6,8 +6,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from docmaker import write_docx, write_pdf
+
 from ragqa.errors import DocumentError
 from ragqa.file_reader import FileReader
 from ragqa.loaders import load

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from docmaker import write_pdf
 
 pytestmark = pytest.mark.integration

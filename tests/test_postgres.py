@@ -4,8 +4,7 @@ database itself, hybrid retrieval and filters (fast fakes for the models)."""
 import pytest
 from sqlalchemy import create_engine, text
 
-from ragqa import RAG
-from ragqa import lexical
+from ragqa import RAG, lexical
 from ragqa.testing import ExtractiveGenerator, HashEmbedder
 
 

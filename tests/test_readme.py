@@ -6,6 +6,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from cliparse import parse_cli
+
 from ragqa.settings import ALIASES, Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")

@@ -7,8 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from test_store import CHUNKING, INFO, doc
 
 from ragqa import RAG
 from ragqa.errors import IndexLockedError, NotFoundError
@@ -16,8 +16,6 @@ from ragqa.jobs import DONE, FAILED, QUEUED
 from ragqa.store import PENDING, Store
 from ragqa.testing import ExtractiveGenerator, HashEmbedder
 from ragqa.worker import Worker
-
-from test_store import CHUNKING, INFO, doc
 
 TOPICS = ["volcano", "glacier", "harbour", "orchard", "comet", "canyon", "lagoon", "meadow"]
 
