@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import InputError
-from .types import Answer
+from .types import Answer, where
 
 HISTORY_TURNS = 3
 
@@ -72,8 +72,7 @@ def content(answer: Answer) -> str:
         return f"{answer.answer} ({answer.reason})"
     lines = [answer.answer, ""]
     for c in answer.citations:
-        where = c.document + (f", p. {c.page}" if c.page else "")
-        lines.append(f"[{c.n}] {where}: \u201c{c.quote}\u201d")
+        lines.append(f"[{c.n}] {where(c.document, c.page)}: \u201c{c.quote}\u201d")
     return "\n".join(lines).rstrip()
 
 

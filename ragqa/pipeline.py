@@ -19,7 +19,7 @@ from .citations import markers as _markers
 from .confidence import BlendScorer, Scorer
 from .context import select as select_context
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import ConfigError, IndexNotFoundError, InputError, NotFoundError, RagqaError
+from .errors import ConfigError, InputError, NotFoundError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar, span_candidates, span_grammar
 from .ingest import EventHandler, IngestReport, discover, run_ingest
 from .injection import is_instruction
@@ -27,7 +27,7 @@ from .jobs import Job, JobQueue
 from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, condense_messages, content_free_check_messages
 from .retrieval import Retriever
 from .settings import Settings
-from .store import MANIFEST, VECTORS, Store, file_stamp, redact
+from .store import MANIFEST, VECTORS, Store, file_stamp, no_index, redact
 from .textutil import content_words
 from .types import Answer, Filters, Hit
 
@@ -199,7 +199,7 @@ class RAG:
 
     def _require_index(self) -> None:
         if not (self.index_dir / MANIFEST).exists():
-            raise IndexNotFoundError(f"no index at {self.index_dir} (run `ragqa ingest PATH --index {self.index_dir}` first)")
+            raise no_index(self.index_dir)
 
     # --- jobs for ingestion workers (ragqa.worker) ---------------------------------------
 

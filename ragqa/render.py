@@ -7,11 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .ingest import IngestReport
-from .types import Answer
-
-
-def _where(document: str, page: int | None) -> str:
-    return document + (f", p. {page}" if page else "")
+from .types import Answer, where
 
 
 def answer_footer(console: Console, answer: Answer) -> None:
@@ -26,11 +22,11 @@ def answer_footer(console: Console, answer: Answer) -> None:
             console.print(Text("Closest sources:", style="bold"))
             for n, hit in enumerate(answer.sources, start=1):
                 snippet = " ".join(hit.chunk.text.split())[:160]
-                console.print(Text(f"  [{n}] {_where(hit.chunk.document, hit.chunk.page)} (score {hit.score:.2f}): {snippet}…", style="dim"))
+                console.print(Text(f"  [{n}] {where(hit.chunk.document, hit.chunk.page)} (score {hit.score:.2f}): {snippet}…", style="dim"))
     else:
         for c in answer.citations:
             line = Text(f"  [{c.n}] ", style="bold cyan")
-            line.append(_where(c.document, c.page), style="cyan")
+            line.append(where(c.document, c.page), style="cyan")
             line.append(f"  chars {c.start}-{c.end}\n      “{c.quote}”", style="default")
             console.print(line)
         console.print(Text(f"Why: {answer.reason}", style="green"))
@@ -60,7 +56,7 @@ def sources_table(answer: Answer) -> Table:
     table.add_column("score", justify="right")
     table.add_column("text")
     for n, hit in enumerate(answer.sources, start=1):
-        table.add_row(str(n), _where(hit.chunk.document, hit.chunk.page), f"{hit.score:.2f}",
+        table.add_row(str(n), where(hit.chunk.document, hit.chunk.page), f"{hit.score:.2f}",
                       " ".join(hit.chunk.text.split())[:200])
     return table
 

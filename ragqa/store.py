@@ -202,7 +202,7 @@ class Store:
                 "vectors": {"faiss": "IDMap2,Flat", "metric": "inner_product"},
             }
         else:
-            raise IndexNotFoundError(f"no index at {index_dir} (run `ragqa ingest PATH --index {index_dir}` first)")
+            raise no_index(index_dir)
         store = cls(index_dir, database_url, manifest, write, **options)
         if write:
             try:
@@ -295,10 +295,7 @@ class Store:
             for doc in docs:
                 old = s.scalar(select(DocumentRow).where(DocumentRow.path == doc.path))
                 if old is not None:
-                    old_chunk_ids += s.scalars(select(ChunkRow.id).where(ChunkRow.document_id == old.id)).all()
-                    s.execute(delete(ChunkRow).where(ChunkRow.document_id == old.id))
-                    s.delete(old)
-                    s.flush()
+                    old_chunk_ids += _delete_documents(s, [old.id])
                 row = DocumentRow(name=doc.name, path=doc.path, sha256=doc.sha256, size=doc.size,
                                   mtime=doc.mtime, n_chunks=len(doc.chunks), updated_at=_now())
                 s.add(row)
@@ -319,9 +316,7 @@ class Store:
             return 0
         with Session(self.engine) as s, s.begin():
             doc_ids = s.scalars(select(DocumentRow.id).where(DocumentRow.path.in_(paths))).all()
-            chunk_ids = s.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(doc_ids))).all()
-            s.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
-            s.execute(delete(DocumentRow).where(DocumentRow.id.in_(doc_ids)))
+            chunk_ids = _delete_documents(s, doc_ids)
         self.vectors.remove(chunk_ids)
         return len(doc_ids)
 
@@ -360,9 +355,7 @@ class Store:
         if missing:
             with Session(self.engine) as s, s.begin():
                 doc_ids = s.scalars(select(ChunkRow.document_id).where(ChunkRow.id.in_(missing)).distinct()).all()
-                stale = s.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(doc_ids))).all()
-                s.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
-                s.execute(delete(DocumentRow).where(DocumentRow.id.in_(doc_ids)))
+                stale = _delete_documents(s, doc_ids)
                 dropped = len(doc_ids)
             self.vectors.remove(stale)
         if orphans or missing:
@@ -412,6 +405,22 @@ class Store:
             except Exception:  # an index whose database was never written
                 docs = chunks = 0
         return {"documents": docs, "chunks": chunks, "vectors": len(self.vectors)}
+
+
+def no_index(index_dir: Path) -> IndexNotFoundError:
+    return IndexNotFoundError(f"no index at {index_dir} (run `ragqa ingest PATH --index {index_dir}` first)")
+
+
+def _delete_documents(s: Session, doc_ids: Sequence[int]) -> list[int]:
+    """Delete these documents and their chunks in the session's transaction; returns the
+    chunk ids deleted (their vectors go once the transaction has committed)."""
+    if not doc_ids:
+        return []
+    chunk_ids = list(s.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(doc_ids))).all())
+    s.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
+    s.execute(delete(DocumentRow).where(DocumentRow.id.in_(doc_ids)))
+    s.flush()
+    return chunk_ids
 
 
 def check_embedder(manifest: dict, embedder_info: dict, index_dir: Path) -> None:

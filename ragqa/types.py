@@ -73,6 +73,11 @@ class Hit:
     lexical_rank: int | None = None
 
 
+def where(document: str, page: int | None) -> str:
+    """How a source is named to a person and to the model: "manual, p. 3"."""
+    return document + (f", p. {page}" if page else "")
+
+
 @dataclass(frozen=True)
 class Citation:
     """A `[n]` marker of the answer, mapped to the span of source n that supports it."""
