@@ -62,8 +62,14 @@ def ingest(
     if queue:
         if prune:
             raise typer.BadParameter("--prune runs here, not in workers: run it without --queue")
+        from .service.jobs import IngestJobs
+
         with _rag(index) as rag:
-            jobs = rag.enqueue(paths, files_per_job=files_per_job)
+            queued = IngestJobs(rag.settings)
+            try:
+                jobs = queued.enqueue(paths, files_per_job=files_per_job)
+            finally:
+                queued.close()
         if json_out:
             console.print_json(json.dumps([j.to_dict() for j in jobs]))
         else:
@@ -308,7 +314,7 @@ def serve(
     import ipaddress
     import logging
 
-    from .server import serve as run_server
+    from .service import serve as run_server
     from .settings import Settings
 
     settings = Settings.load(index=index, model=model)
@@ -335,8 +341,8 @@ def worker_(
     """Ingest queued jobs (uploads, `ragqa ingest --queue`); run as many as the load needs."""
     import signal
 
+    from .service.worker import Worker
     from .store import redact
-    from .worker import Worker
 
     with _rag(index) as rag:
         w = Worker(rag, poll_s=poll)
@@ -362,9 +368,15 @@ def jobs(
     """Ingestion jobs and their state."""
     from rich.table import Table
 
+    from .service.jobs import IngestJobs
+
     with _rag(index) as rag:
-        found = rag.jobs.list(state, limit)
-        counts = rag.jobs.counts()
+        queued = IngestJobs(rag.settings)
+        try:
+            found = queued.queue.list(state, limit)
+            counts = queued.queue.counts()
+        finally:
+            queued.close()
     if json_out:
         console.print_json(json.dumps({"counts": counts, "jobs": [j.to_dict() for j in found]}))
         return

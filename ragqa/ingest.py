@@ -1,7 +1,7 @@
 """Ingestion: files -> text -> chunks -> vectors + rows, idempotent by content hash.
 
 `run_ingest` is the job that `ragqa ingest` runs in-process and that a worker
-(ragqa.worker) runs for a queued job. Files are read, chunked and embedded outside the
+(ragqa.service.worker) runs for a queued job. Files are read, chunked and embedded outside the
 index's writer lock; each batch is written inside `store.writing()`. A file whose content hash is already recorded is not read again; a
 changed file has its chunks and vectors replaced; one bad file is recorded with its
 reason and the run goes on."""

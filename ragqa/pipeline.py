@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from . import calibration as calib
 from . import confidence as conf
@@ -21,9 +21,8 @@ from .context import select as select_context
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import ConfigError, InputError, NotFoundError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar, span_candidates, span_grammar
-from .ingest import EventHandler, IngestReport, discover, run_ingest
+from .ingest import EventHandler, IngestReport, run_ingest
 from .injection import is_instruction
-from .jobs import Job, JobQueue
 from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, condense_messages, content_free_check_messages
 from .retrieval import Retriever
 from .settings import Settings
@@ -52,7 +51,6 @@ class RAG:
         self.calibration: calib.Calibration | None = None
         self.calibration_warning: str | None = None  # set when a calibration exists but does not apply
         self._reader: Store | None = None
-        self._jobs: JobQueue | None = None
         self._reader_stamp: tuple | None = None
 
     # --- components, loaded when first needed -------------------------------------
@@ -201,40 +199,6 @@ class RAG:
         if not (self.index_dir / MANIFEST).exists():
             raise no_index(self.index_dir)
 
-    # --- jobs for ingestion workers (ragqa.worker) ---------------------------------------
-
-    @property
-    def jobs(self) -> JobQueue:
-        """The index's job queue (a table in its database)."""
-        if self._jobs is None:
-            from .store import make_engine
-
-            if not self.settings.database_url:
-                self.index_dir.mkdir(parents=True, exist_ok=True)
-            s = self.settings
-            self._jobs = JobQueue(make_engine(s.resolved_database_url), lease_s=s.job_lease, max_attempts=s.job_attempts)
-        return self._jobs
-
-    def enqueue(self, paths: Iterable[str | Path], *, files_per_job: int | None = None) -> list[Job]:
-        """Queue the files under `paths` for ingestion workers, in jobs of a few files
-        (see ragqa.worker.batches: per-file jobs of small files cost twice the time)."""
-        from .worker import INGEST, JOB_FILES, batches
-
-        paths = list(paths)
-        found = discover(paths, IngestReport()) if paths else []  # raises InputError for a missing path
-        if not found:
-            raise InputError("nothing to queue: no supported files under " + ", ".join(map(str, paths)))
-        return [self.jobs.enqueue(INGEST, {"paths": [str(f) for f in batch]}) for batch in batches(found, files_per_job or JOB_FILES)]
-
-    def upload(self, filename: str | None, data: BinaryIO) -> Job:
-        """Store a file sent by a client in the upload folder and queue its ingestion."""
-        from . import uploads
-        from .worker import INGEST
-
-        s = self.settings
-        path = uploads.store(s.resolved_upload_dir, filename, data, s.max_upload_bytes)
-        return self.jobs.enqueue(INGEST, {"paths": [str(path)], "upload": path.name})
-
     def documents(self) -> list[dict[str, Any]]:
         """Every document of the index: name, path, chunks, size, content hash, updated."""
         if not (self.index_dir / MANIFEST).exists():
@@ -243,12 +207,6 @@ class RAG:
             return [{"name": d.name, "path": d.path, "chunks": d.n_chunks, "bytes": d.size, "sha256": d.sha256,
                      "updated_at": d.updated_at.isoformat(timespec="seconds") if d.updated_at else None}
                     for _, d in sorted(store.documents_by_path().items())]
-
-    def job(self, job_id: int) -> Job:
-        found = self.jobs.get(job_id)
-        if found is None:
-            raise NotFoundError(f"no job {job_id}")
-        return found
 
     def delete_document(self, name: str) -> list[str]:
         """Remove every document of this name, its chunks and vectors, and its uploaded
@@ -454,9 +412,6 @@ class RAG:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        if self._jobs is not None:
-            self._jobs.engine.dispose()
-            self._jobs = None
         close = getattr(self._embedder, "close", None)
         if close:
             close()

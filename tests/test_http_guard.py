@@ -1,4 +1,4 @@
-from ragqa.http_guard import validation_message
+from ragqa.service.guard import validation_message
 
 
 def test_invalid_json_is_said_in_words_with_where():

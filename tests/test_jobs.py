@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragqa.jobs import DONE, FAILED, QUEUED, RUNNING, JobQueue
+from ragqa.service.jobs import DONE, FAILED, QUEUED, RUNNING, JobQueue
 from ragqa.store import make_engine
 
 

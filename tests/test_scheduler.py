@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from ragqa.errors import BusyError
-from ragqa.scheduler import Scheduler
+from ragqa.service.scheduler import Scheduler
 
 
 def run(coro):

@@ -6,7 +6,7 @@ import io
 import pytest
 
 from ragqa.errors import InputError, TooLargeError
-from ragqa.uploads import safe_name, store
+from ragqa.service.uploads import safe_name, store
 
 
 @pytest.mark.parametrize("name", [

@@ -12,10 +12,10 @@ from test_store import CHUNKING, INFO, doc
 
 from ragqa import RAG
 from ragqa.errors import IndexLockedError, NotFoundError
-from ragqa.jobs import DONE, FAILED, QUEUED
+from ragqa.service.jobs import DONE, FAILED, QUEUED, IngestJobs
+from ragqa.service.worker import Worker
 from ragqa.store import PENDING, Store
 from ragqa.testing import ExtractiveGenerator, HashEmbedder
-from ragqa.worker import Worker
 
 TOPICS = ["volcano", "glacier", "harbour", "orchard", "comet", "canyon", "lagoon", "meadow"]
 
@@ -101,7 +101,7 @@ def _work(index: str, db_url: str, start) -> None:
 def test_two_worker_processes_ingest_a_queued_folder_consistently(tmp_path, db_url):
     files = write_docs(tmp_path / "docs", 40)
     rag = fake_rag(tmp_path / "index", db_url)
-    jobs = rag.enqueue([tmp_path / "docs"], files_per_job=1)  # many small jobs: many turns at the lock
+    jobs = IngestJobs(rag.settings).enqueue([tmp_path / "docs"], files_per_job=1)  # many small jobs: many turns at the lock
     assert len(jobs) == 40 and all(j.state == QUEUED for j in jobs)
     ctx = mp.get_context("spawn")
     start = ctx.Event()
@@ -113,7 +113,7 @@ def test_two_worker_processes_ingest_a_queued_folder_consistently(tmp_path, db_u
     for p in procs:
         p.join(300)
         assert p.exitcode == 0
-    done = rag.jobs.list(limit=100)
+    done = IngestJobs(rag.settings).queue.list(limit=100)
     assert {j.state for j in done} == {DONE} and len(done) == 40
     assert len({j.worker for j in done}) == 2  # both workers wrote to the index
     assert_consistent(rag, len(files))
@@ -126,7 +126,7 @@ def test_a_queued_folder_is_cut_into_jobs_of_a_few_files(tmp_path):
     files = write_docs(tmp_path / "docs", 40)
     (tmp_path / "docs" / "big.txt").write_text("A long report. " * 200_000, encoding="utf-8")  # 3 MiB
     rag = fake_rag(tmp_path / "index", f"sqlite:///{tmp_path / 'ragqa.db'}")
-    jobs = rag.enqueue([tmp_path / "docs"])
+    jobs = IngestJobs(rag.settings).enqueue([tmp_path / "docs"])
     sizes = [len(j.payload["paths"]) for j in jobs]
     assert sizes == [1, 16, 16, 8]  # big.txt, over the 2 MiB a job, alone
     assert sorted(p for j in jobs for p in j.payload["paths"]) == sorted(str(f.resolve()) for f in files + [tmp_path / "docs" / "big.txt"])
@@ -138,7 +138,7 @@ def test_a_bad_file_fails_its_job_with_the_reason_and_the_rest_go_on(tmp_path):
     write_docs(folder, 2)
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
     rag = fake_rag(tmp_path / "index", f"sqlite:///{tmp_path / 'ragqa.db'}")
-    rag.enqueue([folder], files_per_job=1)
+    IngestJobs(rag.settings).enqueue([folder], files_per_job=1)
     finished = []
     assert Worker(rag).run(exit_when_idle=True, on_job=finished.append) == 3
     by_state = {j.payload["paths"][0].split("/")[-1]: j for j in finished}
@@ -153,21 +153,21 @@ def test_a_job_that_cannot_get_the_lock_goes_back_to_the_queue(tmp_path):
     write_docs(folder, 1)
     url = f"sqlite:///{tmp_path / 'ragqa.db'}"
     rag = fake_rag(tmp_path / "index", url, lock_timeout=0.2)
-    job = rag.enqueue([folder])[0]
+    job = IngestJobs(rag.settings).enqueue([folder])[0]
     holder = Store.open(tmp_path / "index", url, {"name": "hash-embedder", "dimension": 256, "max_tokens": 128},
                         CHUNKING, write=True)
     worker = Worker(rag)
-    assert worker.process(rag.jobs.claim(worker.name)) is None
-    back = rag.job(job.id)
+    assert worker.process(IngestJobs(rag.settings).queue.claim(worker.name)) is None
+    back = IngestJobs(rag.settings).get(job.id)
     assert back.state == QUEUED and back.attempts == 0
     holder.close()
-    assert Worker(rag).run(exit_when_idle=True) == 1 and rag.job(job.id).state == DONE
+    assert Worker(rag).run(exit_when_idle=True) == 1 and IngestJobs(rag.settings).get(job.id).state == DONE
     rag.close()
 
 
 def test_upload_then_delete(tmp_path):
     rag = fake_rag(tmp_path / "index", f"sqlite:///{tmp_path / 'ragqa.db'}")
-    job = rag.upload("harbour.txt", io.BytesIO(b"The harbour master of Port Ellis is Ada Quill.\n"))
+    job = IngestJobs(rag.settings).upload("harbour.txt", io.BytesIO(b"The harbour master of Port Ellis is Ada Quill.\n"))
     assert job.payload["upload"] == "harbour.txt"
     assert Worker(rag).run(exit_when_idle=True) == 1
     answer = rag.ask("Who is the harbour master of Port Ellis?")
@@ -180,5 +180,5 @@ def test_upload_then_delete(tmp_path):
     with pytest.raises(NotFoundError):
         rag.delete_document("harbour")
     with pytest.raises(NotFoundError):
-        rag.job(9999)
+        IngestJobs(rag.settings).get(9999)
     rag.close()

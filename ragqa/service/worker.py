@@ -1,4 +1,4 @@
-"""Ingestion workers: claim a job from the queue (ragqa.jobs), run it, record the outcome.
+"""Ingestion workers: claim a job from the queue (ragqa.service.jobs), run it, record the outcome.
 
 Run as many as the load needs, as processes on one machine or on several that share the
 database and the index folder (`ragqa worker`; `--scale worker=N` in docker-compose).
@@ -12,41 +12,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import IndexLockedError, RagqaError
-from .jobs import Job, JobQueue, worker_name
+from ..errors import IndexLockedError, RagqaError
+from .jobs import INGEST, IngestJobs, Job, JobQueue, worker_name
 
 if TYPE_CHECKING:
-    from .pipeline import RAG
+    from ..pipeline import RAG
 
 log = logging.getLogger(__name__)
-
-INGEST = "ingest"
-# Files per queued job, and bytes: a job's fixed costs (opening the index, saving its
-# vectors, a short embedding batch) made per-file jobs of 1 KiB files take 2.2x the time
-# of one in-process ingest (bench/bench_service.py); large files still get a job each.
-JOB_FILES = 16
-JOB_BYTES = 2 << 20
-
-
-def batches(files: list[Path], max_files: int = JOB_FILES, max_bytes: int = JOB_BYTES) -> Iterator[list[Path]]:
-    """The files in order, grouped into jobs of at most max_files files and (unless one
-    file alone is larger) max_bytes bytes."""
-    batch: list[Path] = []
-    size = 0
-    for f in files:
-        n = f.stat().st_size if f.exists() else 0
-        if batch and (len(batch) >= max_files or size + n > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(f)
-        size += n
-    if batch:
-        yield batch
-
 
 def run_job(rag: "RAG", job: Job) -> tuple[dict[str, Any] | None, str | None]:
     """Do one job: (result, error). An error raised on purpose is the job's failure."""
@@ -65,7 +40,7 @@ class Worker:
     def __init__(self, rag: "RAG", *, queue: JobQueue | None = None, name: str | None = None,
                  poll_s: float = 1.0):
         self.rag = rag
-        self.queue = queue or rag.jobs
+        self.queue = queue or IngestJobs(rag.settings).queue
         self.name = name or worker_name()
         self.poll_s = poll_s
         self.stopping = threading.Event()

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .errors import (
+from ..errors import (
     BusyError,
     IndexLockedError,
     InputError,

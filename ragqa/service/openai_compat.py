@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import InputError
-from .types import Answer, where
+from ..errors import InputError
+from ..types import Answer, where
 
 HISTORY_TURNS = 3
 

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .errors import BusyError
+from ..errors import BusyError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import unicodedata
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import InputError, TooLargeError
-from .loaders import SUPPORTED_SUFFIXES, is_supported
+from ..errors import InputError, TooLargeError
+from ..loaders import SUPPORTED_SUFFIXES, is_supported
 
 MAX_NAME_BYTES = 255
 BLOCK = 1 << 20

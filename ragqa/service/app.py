@@ -8,7 +8,7 @@
     GET    /v1/documents           the documents of the index
     DELETE /v1/documents/{name}    a document, its chunks, vectors and uploaded file
     GET    /v1/jobs, /v1/jobs/{id} ingestion jobs: queued, running, done, failed (with the reason)
-    POST   /v1/chat/completions    OpenAI-compatible (ragqa.openai_compat); GET /v1/models
+    POST   /v1/chat/completions    OpenAI-compatible (ragqa.service.openai_compat); GET /v1/models
     OpenAPI: /openapi.json, /docs
 
 Questions go through one Scheduler (one at a time, FIFO, bounded, 503 past the bound).
@@ -32,10 +32,13 @@ from fastapi import FastAPI, File, Query, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import __version__
-from .embedding import SentenceTransformerEmbedder
-from .errors import IndexNotFoundError, RagqaError
-from .http_guard import (
+from .. import __version__
+from ..embedding import SentenceTransformerEmbedder
+from ..errors import IndexNotFoundError, RagqaError
+from ..pipeline import MAX_QUESTION_CHARS, RAG
+from ..settings import Settings
+from ..types import Answer
+from .guard import (
     INTERNAL_MESSAGE,
     ApiKeyMiddleware,
     BodyLimitMiddleware,
@@ -43,12 +46,9 @@ from .http_guard import (
     install_error_handlers,
     ragqa_error_body,
 )
-from .jobs import STATES
+from .jobs import STATES, IngestJobs
 from .openai_compat import ChatRequest, ChunkStream, completion
-from .pipeline import MAX_QUESTION_CHARS, RAG
 from .scheduler import Scheduler, Ticket
-from .settings import Settings
-from .types import Answer
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -103,16 +103,18 @@ class Service:
     second one for bookkeeping (status, jobs, uploads, deletes: no model loads), and
     the in-process worker."""
 
-    def __init__(self, settings: Settings, *, worker: bool = True):
+    def __init__(self, settings: Settings, *, rag: RAG | None = None, worker: bool = True):
         self.settings = settings
-        self.rag = RAG(settings=settings)
+        self.rag = rag or RAG(settings=settings)
         self.admin = RAG(settings=settings)
+        self.jobs = IngestJobs(settings)
         self.admin_lock = threading.Lock()
         self.scheduler = Scheduler(settings.ask_queue, settings.ask_timeout)
         self.model_name = "ragqa"
         self.worker: Worker | None = None
         if worker:
-            embedder = YieldingEmbedder(SentenceTransformerEmbedder.from_settings(settings), self.scheduler.busy)
+            inner = rag.embedder if rag else SentenceTransformerEmbedder.from_settings(settings)
+            embedder = YieldingEmbedder(inner, self.scheduler.busy)
             self.worker = Worker(RAG(settings=settings, embedder=embedder), poll_s=0.5)
         self._worker_thread: threading.Thread | None = None
 
@@ -127,7 +129,7 @@ class Service:
 
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI):
-        self.admin.jobs  # noqa: B018 - creates the job table
+        self.jobs.queue  # noqa: B018 - creates the job table
         self.model_name = await self.scheduler.run(self.warm)
         if self.worker is not None:
             self._worker_thread = threading.Thread(target=self.worker.run, name="ragqa-worker", daemon=True)
@@ -143,6 +145,7 @@ class Service:
             self.scheduler.close()
             self.rag.close()
             self.admin.close()
+            self.jobs.close()
 
     def status(self) -> dict[str, Any]:
         with self.admin_lock:
@@ -150,7 +153,7 @@ class Service:
                 info = {**self.admin.status(), "ready": True}
             except IndexNotFoundError:
                 info = {"index": str(self.admin.index_dir), "documents": 0, "chunks": 0, "vectors": 0, "ready": False}
-            info["jobs"] = self.admin.jobs.counts()
+            info["jobs"] = self.jobs.queue.counts()
         info["questions"] = self.scheduler.stats()
         info["in_process_worker"] = self.worker is not None
         return info
@@ -230,9 +233,12 @@ def encode_ask(part: str | Answer) -> str:
     return sse("answer", part.to_dict()) if isinstance(part, Answer) else sse("token", {"text": part})
 
 
-def create_app(settings: Settings | None = None, *, worker: bool = True) -> FastAPI:
-    settings = settings or Settings.load()
-    service = Service(settings, worker=worker)
+def create_app(settings: Settings | None = None, *, rag: RAG | None = None, worker: bool = True) -> FastAPI:
+    """The app. `rag`: the RAG that answers (and whose embedder the worker uses), for an
+    app embedded in your own process or tested in-process with ragqa.testing's fakes;
+    by default one is built from `settings`. The app closes it when it shuts down."""
+    settings = settings or (rag.settings if rag else Settings.load())
+    service = Service(settings, rag=rag, worker=worker)
     app = FastAPI(title="ragqa", version=__version__, lifespan=service.lifespan,
                   description="Answers questions from your own documents, with checked citations, or abstains.")
     app.state.service = service
@@ -261,7 +267,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
 
     @app.post(UPLOAD_PATH, status_code=202)
     def upload(file: UploadFile = File(..., description="a .txt .md .rst .html .pdf or .docx file")):
-        job = service.admin.upload(file.filename, file.file)
+        job = service.jobs.upload(file.filename, file.file)
         return JSONResponse({"job": job.to_dict(), "document": Path(job.payload["upload"]).stem},
                             status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
@@ -275,12 +281,12 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Fast
 
     @app.get("/v1/jobs/{job_id}")
     def job(job_id: int) -> dict[str, Any]:
-        return service.admin.job(job_id).to_dict()
+        return service.jobs.get(job_id).to_dict()
 
     @app.get("/v1/jobs")
     def jobs(state: str | None = Query(None, pattern="^(" + "|".join(STATES) + ")$"),
              limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-        return {"jobs": [j.to_dict() for j in service.admin.jobs.list(state, limit)]}
+        return {"jobs": [j.to_dict() for j in service.jobs.queue.list(state, limit)]}
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:

@@ -23,16 +23,21 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Float, Integer, String, Text, and_, func, literal_column, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .store import Base
+from ..errors import InputError, NotFoundError
+from ..store import Base
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STATES = (QUEUED, RUNNING, DONE, FAILED)
@@ -196,3 +201,77 @@ def _iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --- ingest jobs: what `ragqa ingest --queue`, uploads and the workers share -----------
+
+INGEST = "ingest"
+# Files per queued job, and bytes: a job's fixed costs (opening the index, saving its
+# vectors, a short embedding batch) made per-file jobs of 1 KiB files take 2.2x the time
+# of one in-process ingest (bench/bench_service.py); large files still get a job each.
+JOB_FILES = 16
+JOB_BYTES = 2 << 20
+
+
+def batches(files: list[Path], max_files: int = JOB_FILES, max_bytes: int = JOB_BYTES) -> Iterator[list[Path]]:
+    """The files in order, grouped into jobs of at most max_files files and (unless one
+    file alone is larger) max_bytes bytes."""
+    batch: list[Path] = []
+    size = 0
+    for f in files:
+        n = f.stat().st_size if f.exists() else 0
+        if batch and (len(batch) >= max_files or size + n > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(f)
+        size += n
+    if batch:
+        yield batch
+
+
+class IngestJobs:
+    """The index's ingest jobs: queue files (or an upload) for workers and look jobs up.
+    The queue is a table in the index's database, created when first used."""
+
+    def __init__(self, settings: "Settings"):
+        self.settings = settings
+        self._queue: JobQueue | None = None
+
+    @property
+    def queue(self) -> JobQueue:
+        if self._queue is None:
+            from ..store import make_engine
+
+            s = self.settings
+            self._queue = JobQueue(make_engine(s.resolved_database_url), lease_s=s.job_lease, max_attempts=s.job_attempts)
+        return self._queue
+
+    def enqueue(self, paths: Iterable[str | Path], *, files_per_job: int | None = None) -> list[Job]:
+        """Queue the files under `paths`, in jobs of a few files (see `batches`: per-file
+        jobs of small files cost twice the time)."""
+        from ..ingest import IngestReport, discover
+
+        paths = list(paths)
+        found = discover(paths, IngestReport()) if paths else []  # raises InputError for a missing path
+        if not found:
+            raise InputError("nothing to queue: no supported files under " + ", ".join(map(str, paths)))
+        return [self.queue.enqueue(INGEST, {"paths": [str(f) for f in batch]})
+                for batch in batches(found, files_per_job or JOB_FILES)]
+
+    def upload(self, filename: str | None, data: BinaryIO) -> Job:
+        """Store a file sent by a client in the upload folder and queue its ingestion."""
+        from . import uploads
+
+        s = self.settings
+        path = uploads.store(s.resolved_upload_dir, filename, data, s.max_upload_bytes)
+        return self.queue.enqueue(INGEST, {"paths": [str(path)], "upload": path.name})
+
+    def get(self, job_id: int) -> Job:
+        found = self.queue.get(job_id)
+        if found is None:
+            raise NotFoundError(f"no job {job_id}")
+        return found
+
+    def close(self) -> None:
+        if self._queue is not None:
+            self._queue.engine.dispose()
