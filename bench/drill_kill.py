@@ -212,7 +212,7 @@ def main() -> int:
     ap.add_argument("--reingest", type=int, default=5)
     ap.add_argument("--workers", type=int, default=5)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "drill_kill.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "drill_kill.json", help="where the rows go (JSON)")
     args = ap.parse_args()
     results: list[dict] = []
     server = None

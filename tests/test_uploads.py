@@ -49,3 +49,15 @@ def test_escaping_name_writes_nothing_anywhere(tmp_path):
     with pytest.raises(InputError):
         store(folder, "../outside.txt", io.BytesIO(b"x"), max_bytes=10)
     assert not (tmp_path / "outside.txt").exists()
+
+
+def test_an_upload_replaces_a_link_in_the_upload_folder_and_never_writes_through_it(tmp_path):
+    import os
+
+    folder, outside = tmp_path / "uploads", tmp_path / "outside.txt"
+    folder.mkdir()
+    outside.write_text("untouched\n")
+    os.symlink(outside, folder / "notes.txt")  # planted by someone with access to the folder
+    path = store(folder, "notes.txt", io.BytesIO(b"uploaded text\n"), 1 << 20)
+    assert outside.read_text() == "untouched\n"
+    assert not path.is_symlink() and path.read_text() == "uploaded text\n"

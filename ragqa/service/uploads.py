@@ -5,7 +5,8 @@ A name is refused, not repaired, when it could leave the folder or hide in it: p
 separators, `..`, a leading dot, control characters, more than 255 bytes. The file is
 written beside its final place under a hidden temporary name and renamed when complete,
 so an ingest never reads half an upload; a second upload of the same name replaces the
-first (and its document is re-ingested as updated)."""
+first (and its document is re-ingested as updated). A symbolic link found under that
+name in the folder is replaced too, not followed."""
 
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ def store(folder: Path, filename: str | None, data: BinaryIO, max_bytes: int) ->
     name = safe_name(filename)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    target = (folder / name).resolve()
+    # Not resolved: a link planted under this name is replaced by the upload (os.replace
+    # renames over the link itself), never written through to where it points.
+    target = folder.resolve() / name
     if target.parent != folder.resolve():  # belt and braces: safe_name already refused separators
         raise InputError(f"file name {filename!r} leaves the upload folder")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
