@@ -342,8 +342,8 @@ def worker_(
     """Ingest queued jobs (uploads, `ragqa ingest --queue`); run as many as the load needs."""
     import signal
 
+    from .db import redact
     from .service.worker import Worker
-    from .store import redact
 
     with _rag(index) as rag:
         w = Worker(rag, poll_s=poll)

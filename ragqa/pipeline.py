@@ -14,6 +14,7 @@ from . import calibration as calib
 from . import llama_check
 from .answering import Answering
 from .confidence import BlendScorer, Scorer
+from .db import redact
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import ConfigError, InputError, NotFoundError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams
@@ -21,7 +22,7 @@ from .ingest import EventHandler, IngestReport, run_ingest
 from .prompts import condense_messages
 from .retrieval import Retriever
 from .settings import Settings
-from .store import MANIFEST, VECTORS, Store, file_stamp, no_index, redact
+from .store import MANIFEST, VECTORS, Store, file_stamp, no_index
 from .textutil import content_words
 from .types import Answer, Filters, Hit
 
