@@ -83,7 +83,7 @@ def main() -> None:
             hits = rag.retrieve(q)
             messages = answer_messages(q, hits, rag.settings.system_prompt)
             t_ask = a.timings["total_s"]
-            draft = a.signals.get("draft", a.answer)
+            draft = a.draft
             n_out = max(1, gen.count_tokens(draft))
             llm.reset()
             t, out = timed(lambda: llm.create_chat_completion(

@@ -35,7 +35,7 @@ def main(n: int = 100, index: str = "indexes/squad2") -> None:
         with RAG(index, calibration="off", min_relevance=-1, top_k=top_k, context_tokens=budget) as rag:
             for q in qs:
                 a = rag.ask(q["question"])
-                draft = a.signals.get("draft", "") if a.abstained else a.answer
+                draft = a.draft
                 tokens.append(a.signals["context_tokens"])
                 right += M.is_right(draft, q["answers"], True)
                 f1.append(M.squad_scores(strip_markers(draft), q["answers"])[1])

@@ -86,7 +86,7 @@ def run(corpus: Path, index: Path, **settings) -> list[dict]:
     with RAG(index, **settings) as rag:
         for q in QUESTIONS:
             a = rag.ask(q)
-            draft = a.signals.get("draft", a.answer) if a.abstained else a.answer
+            draft = a.draft
             rows.append({"question": q, "draft": draft, "answered": not a.abstained, "reason": a.reason,
                          "confidence": round(a.confidence, 3), "follows": follows(draft, len(a.sources)),
                          "cited": [c.document for c in a.citations]})

@@ -48,12 +48,16 @@ print("finished", flush=True)
 
 
 def corpus(folder: Path) -> Path:
-    """FILES files of 4 consecutive SQuAD paragraphs each."""
+    """FILES files of 4 consecutive SQuAD paragraphs each; without ../shared, of the
+    demo corpus's paragraphs, each file a different rotation of them."""
     folder.mkdir(parents=True)
-    paragraphs = sorted(CORPUS.glob("*.txt"))
+    if CORPUS.is_dir():
+        texts = [p.read_text() for p in sorted(CORPUS.glob("*.txt"))]
+    else:
+        texts = [p for f in sorted((ROOT / "corpora" / "demo").glob("*")) for p in f.read_text().split("\n\n") if p.strip()]
     for i in range(FILES):
-        part = paragraphs[4 * i: 4 * i + 4]
-        (folder / part[0].name).write_text("\n\n".join(p.read_text() for p in part))
+        part = [texts[(4 * i + j) % len(texts)] for j in range(4)]
+        (folder / f"part{i:03d}.txt").write_text(f"Part {i}.\n\n" + "\n\n".join(part))
     return folder
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .signals import FEATURES as _FEATURES
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +43,9 @@ BUNDLED_DIR = Path(__file__).parent / "calibrations"
 GRID = tuple(round(i / 40, 3) for i in range(1, 40))  # 0.025 .. 0.975
 RISK_LEVELS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)  # target risks certified besides the chosen one
 
-# The signals the calibrator reads, in order. Booleans count as 0/1; a missing signal
-# takes the mean it had where the calibrator was fitted.
-FEATURES = (
-    "retrieval_top", "retrieval_margin", "lexical_agreement", "cited_rank", "cited_dense_score",
-    "grounding", "citation_support", "numbers_supported", "answer_in_question", "answer_type_match",
-    "answer_words", "logprob_mean", "logprob_min", "logprob_first", "self_check",
-    "question_coverage", "question_coverage_answer", "start_probability",
-)
+# The signals the calibrator reads, in order (declared in ragqa.signals). Booleans count
+# as 0/1; a missing signal takes the mean it had where the calibrator was fitted.
+FEATURES = _FEATURES
 
 
 def features(signals: dict[str, Any], names: Sequence[str] = FEATURES) -> list[float | None]:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from .errors import RagqaError
+from .settings import help_for
 
 app = typer.Typer(
     name="ragqa", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -22,8 +23,8 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", "-i", help="Index directory [env RAGQA_INDEX; default indexes/default].")]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="GGUF model file [env RAGQA_MODEL; default bundled SmolLM2-135M].")]
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", "-i", help=help_for("index_dir"))]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=help_for("model_path"))]
 
 
 def _rag(index: Path | None, **overrides):
@@ -120,21 +121,21 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
     index: IndexOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming.")] = False,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="Sources given to the model.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help=help_for("top_k"))] = None,
     show_sources: Annotated[bool, typer.Option("--sources", help="Also print every source given to the model.")] = False,
     document: Annotated[Optional[list[str]], typer.Option(
         "--document", "-d", help="Answer only from this document (file name without extension); repeatable.")] = None,
     path: Annotated[Optional[str], typer.Option("--path", help="Answer only from documents whose path starts with this (made absolute).")] = None,
     model: ModelOpt = None,
-    n_ctx: Annotated[Optional[int], typer.Option(help="Context size in tokens.")] = None,
-    n_gpu_layers: Annotated[Optional[int], typer.Option(help="Layers offloaded to the GPU (-1: all; needs a CUDA build).")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp (0: every core).")] = None,
-    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (0: greedy).")] = None,
-    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling.")] = None,
-    sample_top_k: Annotated[Optional[int], typer.Option("--sample-top-k", help="Top-k sampling.")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help="Longest answer, in tokens.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Sampling seed.")] = None,
-    system_prompt: Annotated[Optional[str], typer.Option(help="Replace the system prompt.")] = None,
+    n_ctx: Annotated[Optional[int], typer.Option(help=help_for("n_ctx"))] = None,
+    n_gpu_layers: Annotated[Optional[int], typer.Option(help=help_for("n_gpu_layers"))] = None,
+    threads: Annotated[Optional[int], typer.Option(help=help_for("n_threads"))] = None,
+    temperature: Annotated[Optional[float], typer.Option(help=help_for("temperature"))] = None,
+    top_p: Annotated[Optional[float], typer.Option(help=help_for("top_p"))] = None,
+    sample_top_k: Annotated[Optional[int], typer.Option("--sample-top-k", help=help_for("top_k_sampling"))] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help=help_for("max_tokens"))] = None,
+    seed: Annotated[Optional[int], typer.Option(help=help_for("seed"))] = None,
+    system_prompt: Annotated[Optional[str], typer.Option(help=help_for("system_prompt"))] = None,
 ) -> None:
     """Answer a question from the index, with citations, or abstain."""
     from .render import print_stream, sources_table
@@ -157,7 +158,7 @@ def ask(
 @app.command()
 def chat(
     index: IndexOpt = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help="Sources given to the model.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", help=help_for("top_k"))] = None,
     model: ModelOpt = None,
 ) -> None:
     """Interactive questions and answers in the terminal (/help for commands)."""
@@ -341,8 +342,8 @@ def worker_(
     """Ingest queued jobs (uploads, `ragqa ingest --queue`); run as many as the load needs."""
     import signal
 
+    from .db import redact
     from .service.worker import Worker
-    from .store import redact
 
     with _rag(index) as rag:
         w = Worker(rag, poll_s=poll)

@@ -6,27 +6,23 @@ logic that the Python API lacks."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import calibration as calib
-from . import confidence as conf
 from . import llama_check
-from .citations import check as check_citations
-from .citations import markers as _markers
+from .answering import Answering
 from .confidence import BlendScorer, Scorer
-from .context import select as select_context
+from .db import redact
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import ConfigError, InputError, NotFoundError, RagqaError
-from .generation import Generator, LlamaCppGenerator, SamplingParams, citation_grammar, span_candidates, span_grammar
+from .generation import Generator, LlamaCppGenerator, SamplingParams
 from .ingest import EventHandler, IngestReport, run_ingest
-from .injection import is_instruction
-from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, condense_messages, content_free_check_messages
+from .prompts import condense_messages
 from .retrieval import Retriever
 from .settings import Settings
-from .store import MANIFEST, VECTORS, Store, file_stamp, no_index, redact
+from .store import MANIFEST, VECTORS, Store, file_stamp, no_index
 from .textutil import content_words
 from .types import Answer, Filters, Hit
 
@@ -257,57 +253,7 @@ class RAG:
 
         The streamed text is the model's draft; the Answer says whether it stands
         (grounded and confident enough) or is withdrawn as an abstention."""
-        question = _check_question(question)
-        s = self.settings
-        self._store()  # load the index and the embedder outside the timings
-        t0 = time.perf_counter()
-        filters = Filters.of(filters)
-        hits = self.retrieve(retrieval_query or question, top_k, filters=filters)
-        t1 = time.perf_counter()
-        signals: dict[str, Any] = conf.retrieval_signals(hits)
-        early = conf.before_generation(signals, s.min_relevance) if hits else conf.Decision(
-            True, 0.0, "no document matches the filters" if filters else "the index is empty", False)
-        if early is not None:
-            yield self._abstained(question, hits, signals, early, t0, t1, t1, retrieval_query)
-            return
-        if load := getattr(self.generator, "load", None):  # a first call loads the model: keep that out of the timings
-            before = time.perf_counter()
-            load()
-            shift = time.perf_counter() - before
-            t0 += shift
-        hits = self._context(question, hits)
-        t1 = time.perf_counter()
-        signals["context_tokens"] = sum(self.generator.count_tokens(h.chunk.text) for h in hits)
-        params = SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
-                                top_k=s.top_k_sampling, seed=s.seed, grammar=self._grammar(question, hits),
-                                candidates=tuple(span_candidates(question, [h.chunk.text for h in hits])) if s.extractive else ())
-        pieces: list[str] = []
-        for piece in self.generator.chat(answer_messages(question, hits, s.system_prompt), params):
-            pieces.append(piece)
-            yield piece
-        t2 = time.perf_counter()
-        text = "".join(pieces).strip()
-        checked = check_citations(text, hits)
-        signals.update({
-            "n_citations": len(checked.citations), "n_invalid_citations": len(checked.invalid),
-            "cited": [c.n for c in checked.citations], "grounding": checked.grounding,
-            "citation_support": round(sum(c.support for c in checked.citations) / len(checked.citations), 4) if checked.citations else 0.0,
-            "numbers_supported": checked.numbers_supported, "declined": conf.declined(text),
-            "cites_instruction": any(c.support > 0 and is_instruction(c.quote) for c in checked.citations),
-        })
-        signals.update(conf.answer_signals(question, text, hits, [m for m, _, _ in _markers(text)]))
-        signals.update(conf.generation_signals(getattr(self.generator, "last_logprobs", None)))
-        signals["start_probability"] = getattr(self.generator, "last_start_probability", None)
-        signals.update(self._self_check(question, hits, text))
-        t3 = time.perf_counter()
-        decision = conf.decide(signals, self.scorer, min_confidence=self.min_confidence, min_grounding=s.min_grounding,
-                               certified=self._certified())
-        if decision.abstain:
-            yield self._abstained(question, hits, signals, decision, t0, t1, t2, retrieval_query, draft=text, t3=t3)
-            return
-        yield Answer(question=question, answer=text, abstained=False, confidence=decision.confidence,
-                     reason=decision.reason, citations=checked.citations, sources=tuple(hits), signals=signals,
-                     calibrated=decision.calibrated, timings=_timings(t0, t1, t2, t3), retrieval_query=retrieval_query)
+        yield from Answering(self).stream(_check_question(question), top_k, retrieval_query, filters)
 
     def _certified(self) -> str | None:
         """What the calibration's threshold promises, when it is the threshold in use."""
@@ -316,43 +262,6 @@ class RAG:
             return None
         return (f"certified: at most {self.target_risk:.0%} of the answers given at this threshold are wrong, "
                 f"with probability {1 - cal.delta:.0%}")
-
-    def _grammar(self, question: str, hits: Sequence[Hit]) -> str | None:
-        s = self.settings
-        if s.extractive:
-            return span_grammar([h.chunk.text for h in hits], question=question)
-        return citation_grammar(len(hits)) if s.cite_grammar else None
-
-    def _context(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
-        """The sources for the prompt: with a token budget, excerpts of the best sentences."""
-        def score(q: str, sentences: Sequence[str]):
-            vectors = self.embedder.embed([q, *sentences])
-            return vectors[1:] @ vectors[0]
-
-        return select_context(question, hits, budget=self.settings.context_tokens,
-                              count_tokens=self.generator.count_tokens, score=score)
-
-    def _self_check(self, question: str, hits: Sequence[Hit], draft: str) -> dict[str, Any]:
-        """Ask the model whether the sources state its answer, corrected by the same
-        question over content-free sources. Skipped for generators that cannot say."""
-        ask = getattr(self.generator, "yes_probability", None)
-        if not self.settings.self_check or ask is None or not draft:
-            return {}
-        p = ask(check_messages(question, hits, self.settings.system_prompt, draft))
-        p_cf = ask(content_free_check_messages(question, len(hits), self.settings.system_prompt, draft))
-        corrected = conf.contextual_yes(p, p_cf)
-        return {"self_check": None if corrected is None else round(corrected, 4),
-                "self_check_raw": None if p is None else round(p, 4),
-                "self_check_content_free": None if p_cf is None else round(p_cf, 4)}
-
-    def _abstained(self, question: str, hits: Sequence[Hit], signals: dict, decision: conf.Decision,
-                   t0: float, t1: float, t2: float, retrieval_query: str | None, draft: str = "",
-                   t3: float | None = None) -> Answer:
-        if draft:
-            signals = {**signals, "draft": draft}
-        return Answer(question=question, answer=ABSTAIN_TEXT, abstained=True, confidence=decision.confidence,
-                      reason=decision.reason, citations=(), sources=tuple(hits), signals=signals,
-                      calibrated=decision.calibrated, timings=_timings(t0, t1, t2, t3), retrieval_query=retrieval_query)
 
     # --- calibration --------------------------------------------------------------
 
@@ -430,11 +339,3 @@ def _check_question(question: str) -> str:
     if len(question) > MAX_QUESTION_CHARS:
         raise InputError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
     return question
-
-
-def _timings(t0: float, t1: float, t2: float, t3: float | None = None) -> dict[str, float]:
-    out = {"retrieve_s": t1 - t0, "generate_s": t2 - t1}
-    if t3 is not None:
-        out["check_s"] = t3 - t2
-    out["total_s"] = time.perf_counter() - t0
-    return out

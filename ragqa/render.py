@@ -14,8 +14,7 @@ def answer_footer(console: Console, answer: Answer) -> None:
     """Everything under the streamed text: verdict, citations or closest sources, why."""
     if answer.abstained:
         console.print(Text(answer.answer, style="bold yellow"))
-        draft = answer.signals.get("draft")
-        if draft:
+        if answer.draft:
             console.print(Text("(the draft above was withdrawn)", style="dim"))
         console.print(Text(f"Why: {answer.reason}", style="yellow"))
         if answer.sources:

@@ -1,7 +1,8 @@
 """Retrieval: dense (FAISS), lexical (BM25 in the database) or both fused.
 
-Hybrid search fuses the two rankings by weighted reciprocal rank fusion (Cormack et al.,
-2009): score(chunk) = sum over searches of weight / (rrf_k + rank). Every hit keeps its
+Hybrid search fuses the two rankings: by default (setting `fusion`) a convex combination
+of the scaled cosine and BM25 scores, or by weighted reciprocal rank fusion (Cormack et
+al., 2009): score(chunk) = sum over searches of weight / (rrf_k + rank). Every hit keeps its
 cosine similarity to the question (reconstructed from FAISS when only lexical search
 found it), so `Hit.score` means the same thing in every mode."""
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 from .embedding import Embedder
 from .errors import ConfigError
+from .settings import Settings
 from .store import Store
 from .types import Filters, Hit
 
@@ -19,8 +21,9 @@ FUSIONS = ("rrf", "convex")
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder, *, mode: str = "hybrid", fusion: str = "rrf",
-                 dense_weight: float = 1.0, lexical_weight: float = 1.0, rrf_k: int = 60, depth: int = 20):
+    def __init__(self, store: Store, embedder: Embedder, *, mode: str = Settings.retrieval, fusion: str = Settings.fusion,
+                 dense_weight: float = Settings.dense_weight, lexical_weight: float = Settings.lexical_weight,
+                 rrf_k: int = 60, depth: int = 20):
         if mode not in MODES:
             raise ConfigError(f"retrieval mode {mode!r}: use one of {', '.join(MODES)}")
         if fusion not in FUSIONS:

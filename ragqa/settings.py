@@ -28,83 +28,95 @@ DEFAULT_SYSTEM_PROMPT = (
 ALIASES = {"index": "index_dir", "model": "model_path"}
 
 
+def setting(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
+            high: float | None = None, secret: bool = False) -> Any:
+    """A field of Settings with its schema: what it does (the CLI's and the README's help),
+    its allowed choices or range (checked at load)."""
+    meta = {"help": help, "choices": choices, "low": low, "high": high}
+    return field(default=default, metadata=meta, repr=not secret)
+
+
+ONOFF = (0, 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     # where things live
-    index_dir: Path = Path("indexes/default")
-    database_url: str | None = None  # default: sqlite:///<index_dir>/ragqa.db
+    index_dir: Path = setting(Path("indexes/default"), "index directory")
+    database_url: str | None = setting(None, "SQLAlchemy URL of the database (default sqlite:///<index>/ragqa.db; "
+                                             "PostgreSQL: postgresql+psycopg://user@host/db)")
     # models (None = the bundled defaults)
-    embedder: str | None = None  # a sentence-transformers model directory or name
-    model_path: str | None = None  # any GGUF file
+    embedder: str | None = setting(None, "a sentence-transformers model directory or name (default: the bundled all-MiniLM-L6-v2)")
+    model_path: str | None = setting(None, "a GGUF file (default: the bundled SmolLM2-135M-Instruct Q4_1)")
     # ingest
-    chunk_tokens: int = 200  # never more than the embedder's window
-    chunk_overlap: int = 40
-    embed_batch_size: int = 32
-    embed_processes: int = 0  # 0 = one per core when there is enough to embed
-    lock_timeout: float = 60.0  # seconds a writer waits for another to finish before giving up
-    # limits on one file: larger files (and a DOCX inflating past it) are refused unread;
-    # more text than max_text_chars (about 1,500 book pages per million) is refused; each
-    # file is read in a child process that is stopped after read_timeout seconds (0: read
-    # in-process, no time or memory limit) and may use at most read_memory_mb of memory
-    max_file_mb: float = 100.0
-    max_text_chars: int = 5_000_000
-    read_timeout: float = 60.0
-    read_memory_mb: int = 2048
+    chunk_tokens: int = setting(200, "chunk size in embedder tokens (never more than its window; fixed per index)", low=16)
+    chunk_overlap: int = setting(40, "tokens shared by neighbouring chunks (fixed per index)", low=0)
+    embed_batch_size: int = setting(32, "texts per embedding batch", low=1)
+    embed_processes: int = setting(0, "embedding threads, or processes for large ingests (0: every core)", low=0)
+    lock_timeout: float = setting(60.0, "seconds a writer waits for another to finish, then 'another process is writing'", low=0)
+    # limits on one file (about 1,500 book pages per million characters)
+    max_file_mb: float = setting(100.0, "larger files, and a DOCX whose XML inflates past it, are refused unread (0: no limit)", low=0)
+    max_text_chars: int = setting(5_000_000, "a file yielding more text is refused (0: no limit)", low=0)
+    read_timeout: float = setting(60.0, "seconds to read one file in its child process, then it is stopped "
+                                        "(0: read in-process, no time or memory limit)", low=0)
+    read_memory_mb: int = setting(2048, "address space of the process reading files, in MB", low=64)
     # retrieval
-    top_k: int = 2  # chunks retrieved for the prompt (bench/bench_prompt.py: 2 beat 1 and 3 with the bundled model)
-    retrieval: str = "hybrid"  # hybrid (dense + lexical, fused), dense or lexical
-    # convex: weighted sum of scaled cosine and BM25 (beat RRF and both searches alone on
-    # SQuAD 2.0 and SciFact, see bench/fusion_report.py); rrf: reciprocal rank fusion
-    fusion: str = "convex"
-    dense_weight: float = 1.0  # weights of the fusion
-    lexical_weight: float = 1.0
-    # exact search below this many vectors, an inverted file (IVF) from there on
-    ivf_min_vectors: int = 200_000
-    nprobe: int = 0  # inverted lists searched per question (IVF only); 0: an eighth of them
-    min_relevance: float = 0.25  # best cosine below this: nothing relevant was found
-    # prompt: the best sentences of the top_k chunks up to this many model tokens (0: whole
-    # chunks). The bundled 135M model loses the answer in long sources: on 100 SQuAD
-    # questions, 44 right drafts with 32 tokens, 25 with two whole chunks (304 tokens);
-    # raise it for a larger model (bench/bench_prompt.py)
-    context_tokens: int = 32
+    # (bench/bench_prompt.py: 2 beat 1 and 3 with the bundled model)
+    top_k: int = setting(2, "chunks retrieved for the prompt", low=1, high=100)
+    retrieval: str = setting("hybrid", "hybrid (dense and lexical, fused), dense or lexical", choices=("hybrid", "dense", "lexical"))
+    # convex beat RRF and both searches alone on SQuAD 2.0 and SciFact (bench/fusion_report.py)
+    fusion: str = setting("convex", "convex (weighted sum of scaled cosine and BM25) or rrf (reciprocal rank fusion)",
+                          choices=("convex", "rrf"))
+    dense_weight: float = setting(1.0, "weight of dense search in the fusion", low=0)
+    lexical_weight: float = setting(1.0, "weight of lexical search in the fusion", low=0)
+    ivf_min_vectors: int = setting(200_000, "exact search below this many vectors, an inverted file (IVF) from there on", low=0)
+    nprobe: int = setting(0, "inverted lists searched per question, IVF only (0: an eighth of them)", low=0)
+    min_relevance: float = setting(0.25, "best retrieval score below this: nothing relevant, abstain before generating",
+                                   low=-1, high=1)
+    # The bundled 135M model loses the answer in long sources: on 100 SQuAD questions, 44
+    # right drafts with 32 tokens, 25 with two whole chunks (304 tokens) (bench/bench_prompt.py)
+    context_tokens: int = setting(32, "model tokens of the best sentences of the top-k chunks shown to the model "
+                                      "(0: whole chunks; raise it for a larger model)", low=0)
     # generation
-    n_ctx: int = 2048
-    n_gpu_layers: int = 0  # -1 offloads every layer (needs a CUDA build of llama-cpp-python)
-    n_threads: int = 0  # 0 = every core
-    temperature: float = 0.0
-    top_p: float = 0.95
-    top_k_sampling: int = 40
-    max_tokens: int = 96
-    cite_grammar: int = 1  # 1: constrain the answer to end with a [n] marker (llama.cpp grammar)
-    # 1: the answer is a verbatim span of one source, then its marker (a grammar built from the
-    # sources at question time); 0: free text (then cite_grammar applies). Measured on 300
-    # SQuAD questions with the bundled 135M model: spans gave 60 right drafts of 150 (EM 0.26,
-    # 2 words), free text 68 (EM 0.23, 4 words) and a better-separating confidence, so 0
-    extractive: int = 0
-    seed: int = 42
-    # 1: before a GGUF is first loaded with this llama.cpp build on this CPU, a child process
-    # runs a short chat with it, so that a build the CPU cannot run gives a clear error
-    # instead of a crash (ragqa.llama_check; remembered, about 1 s once)
-    llama_check: int = 1
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    n_ctx: int = setting(2048, "llama.cpp context size in tokens", low=256)
+    n_gpu_layers: int = setting(0, "layers offloaded to the GPU (-1: all; needs a CUDA build of llama-cpp-python)", low=-1)
+    n_threads: int = setting(0, "CPU threads for llama.cpp (0: every core)", low=0)
+    temperature: float = setting(0.0, "sampling temperature (0: greedy)", low=0)
+    top_p: float = setting(0.95, "nucleus sampling", low=0, high=1)
+    top_k_sampling: int = setting(40, "top-k sampling", low=0)
+    max_tokens: int = setting(96, "longest answer, in tokens", low=1)
+    cite_grammar: int = setting(1, "1: the answer must end with a [n] marker (a llama.cpp grammar)", choices=ONOFF)
+    # Measured on 300 SQuAD questions with the bundled 135M model: spans gave 60 right drafts
+    # of 150 (EM 0.26, 2 words), free text 68 (EM 0.23, 4 words) and a better-separating
+    # confidence, so 0
+    extractive: int = setting(0, "1: the answer is a verbatim span of one source, chosen under a grammar; 0: free text",
+                              choices=ONOFF)
+    seed: int = setting(42, "sampling seed")
+    llama_check: int = setting(1, "1: a child process runs the GGUF once per build, model and CPU before it is loaded, "
+                                  "so a build the CPU cannot run is one clear error, not a crash", choices=ONOFF)
+    system_prompt: str = setting(DEFAULT_SYSTEM_PROMPT, "the system prompt of the answer")
     # answering
-    calibration: str = "auto"  # auto: the index's calibration.json, else a bundled one for these models; off; or a file
-    min_confidence: float | None = None  # abstain below this; default: the calibration's threshold, else 0.5
-    # answer at this certified risk instead of the calibration's own target: one of the risks
-    # it certified a threshold for (ragqa status lists them)
-    target_risk: float | None = None
-    min_grounding: float = 0.5  # share of the answer's content words found in what it cites
-    # 1: one extra short pass asks the model whether the sources state its answer (+0.4 s a
-    # question; with the bundled 135M model its AUROC was 0.53, so it is off by default)
-    self_check: int = 0
+    calibration: str = setting("auto", "auto (the index's calibration.json, else the bundled one if it fits the models), "
+                                       "off, or a calibration file")
+    min_confidence: float | None = setting(None, "abstain below this confidence (default: the calibration's certified "
+                                                 "threshold; 0.5 uncalibrated)", low=0)
+    target_risk: float | None = setting(None, "answer at this certified risk: one the calibration certified a threshold for "
+                                              "(`ragqa status` lists them)", low=0, high=1)
+    min_grounding: float = setting(0.5, "share of the answer's content words that must be found in what it cites", low=0, high=1)
+    # with the bundled 135M model its AUROC was 0.53, so it is off by default
+    self_check: int = setting(0, "1: one extra pass (~0.4 s) asks the model whether the sources state its answer", choices=ONOFF)
     # the service (ragqa serve) and its ingestion workers (ragqa worker)
-    api_key: str | None = field(default=None, repr=False)  # when set, every endpoint but /healthz needs it
-    upload_dir: Path | None = None  # default: <index_dir>/uploads
-    max_upload_mb: float = 50.0
-    ask_queue: int = 8  # questions that may wait while one is answered; more are refused (503)
-    ask_timeout: float = 120.0  # seconds a question may wait for its turn, then 503
-    job_lease: float = 60.0  # seconds a worker holds a job without renewing before another may take it
-    job_attempts: int = 3  # claims of one job before it is failed as abandoned
+    api_key: str | None = setting(None, "when set, every endpoint but /healthz needs it as a bearer token", secret=True)
+    upload_dir: Path | None = setting(None, "where uploads are stored (default <index>/uploads)")
+    max_upload_mb: float = setting(50.0, "largest upload, in MB", low=0)
+    ask_queue: int = setting(8, "questions that may wait while one is answered; more are refused (503)", low=0)
+    ask_timeout: float = setting(120.0, "seconds a question may wait for its turn, then 503", low=0)
+    job_lease: float = setting(60.0, "seconds a worker holds a job without renewing before another may take it", low=1)
+    job_attempts: int = setting(3, "claims of one job before it is failed as abandoned", low=1)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check(f.name, getattr(self, f.name), f.metadata)
 
     @property
     def resolved_database_url(self) -> str:
@@ -140,6 +152,40 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return cls(**_coerce_all(values))
+
+
+def check(name: str, value: Any, meta: Any) -> None:
+    """ConfigError unless value fits the setting's choices and range (None: unset)."""
+    if value is None or not meta:
+        return
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"setting {name!r}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
+    low, high = meta.get("low"), meta.get("high")
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"at least {low:g}" if high is None else f"at most {high:g}" if low is None else f"from {low:g} to {high:g}"
+        raise ConfigError(f"setting {name!r}: {value!r} is out of range ({span})")
+
+
+def help_for(name: str) -> str:
+    """A setting's help for a CLI option: what it does, its variable and default."""
+    f = {f.name: f for f in fields(Settings)}[name]
+    default = "the bundled one" if f.default is None and name in ("embedder", "model_path") else f.default
+    return f"{f.metadata['help'][:1].upper()}{f.metadata['help'][1:]} (env RAGQA_{name.upper()}, default {default})."
+
+
+def markdown_table() -> str:
+    """The README's settings table, made from the schema (tests/test_readme.py keeps it so)."""
+    rows = ["| setting | environment | default | what it does |", "|---|---|---|---|"]
+    aliases = {v: k for k, v in ALIASES.items()}
+    for f in fields(Settings):
+        env = f"`RAGQA_{f.name.upper()}`" + (f" / `RAGQA_{aliases[f.name].upper()}`" if f.name in aliases else "")
+        default = f.default
+        shown = "none" if default is None else ("see settings.py" if f.name == "system_prompt" else f"`{default}`")
+        text = f.metadata["help"]
+        if f.metadata.get("choices") and f.metadata["choices"] != ONOFF:
+            text += f" ({' / '.join(f.metadata['choices'])})"
+        rows.append(f"| `{f.name}` | {env} | {shown} | {text} |")
+    return "\n".join(rows)
 
 
 def _types() -> dict[str, Any]:
@@ -184,3 +230,7 @@ def _from_toml() -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {e}") from None
     section = data.get("ragqa", data)
     return {ALIASES.get(k, k): v for k, v in section.items()}
+
+
+if __name__ == "__main__":  # the README's table: python -m ragqa.settings
+    print(markdown_table())

@@ -131,6 +131,7 @@ class Answer:
     calibrated: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     retrieval_query: str | None = None
+    draft: str = ""  # what the model wrote, kept when it is withdrawn (then `answer` is the abstention)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +141,7 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "calibrated": self.calibrated,
             "reason": self.reason,
+            "draft": self.draft,
             "citations": [asdict(c) for c in self.citations],
             "sources": [
                 {

@@ -11,7 +11,6 @@ import pytest
 pytestmark = pytest.mark.integration
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-SHARED = BENCH.parent.parent / "shared" / "data" / "squad2" / "corpus"
 
 
 def drill(*args, timeout=900):
@@ -19,7 +18,6 @@ def drill(*args, timeout=900):
                           timeout=timeout)
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="the drill's corpus (../shared/data/squad2) is not on this machine")
 def test_kill_9_during_ingest_and_reingest_leaves_a_consistent_index(tmp_path):
     out = tmp_path / "kill.json"
     r = drill("drill_kill.py", "--trials", "2", "--reingest", "1", "--workers", "0", "--db", "sqlite",

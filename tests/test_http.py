@@ -133,7 +133,7 @@ def test_ask_streams_tokens_then_the_answer(server):
     assert kinds[-1] == "answer" and kinds.count("answer") == 1 and kinds.count("token") >= 2
     final = events[-1][1]
     streamed = "".join(d["text"] for e, d in events if e == "token").strip()
-    assert streamed == (final["signals"].get("draft") or final["answer"])  # the tokens are the draft
+    assert streamed == final["draft"]  # the tokens are the draft
     assert "Savery" in streamed and final["sources"][0]["document"] == "steam_engine"
 
 

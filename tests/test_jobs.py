@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ragqa.db import make_engine
 from ragqa.service.jobs import DONE, FAILED, QUEUED, RUNNING, JobQueue
-from ragqa.store import make_engine
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def test_ungrounded_answers_are_withdrawn(tmp_path, docs, reply, reason):
         rag.ingest([docs])
         answer = rag.ask("When did Etna erupt and destroy Nicolosi?")
     assert answer.abstained and reason in answer.reason
-    assert answer.signals["draft"] == reply and answer.citations == ()
+    assert answer.draft == reply and answer.citations == ()
 
 
 def test_json_shape(fake_rag, docs):
@@ -98,3 +98,14 @@ def test_filters_restrict_the_documents_an_answer_may_come_from(fake_rag, docs):
     assert nothing.abstained and "no document matches the filters" in nothing.reason
     with pytest.raises(InputError):
         fake_rag.ask(question, filters={"author": "me"})
+
+
+def test_every_signal_an_answer_carries_is_declared_once(fake_rag, docs):
+    from ragqa.calibration import FEATURES
+    from ragqa.signals import SIGNALS
+
+    fake_rag.ingest([docs])
+    answers = [fake_rag.ask("Which town did Etna destroy?"), fake_rag.ask("What is the boiling point of neon?")]
+    carried = set().union(*(a.signals for a in answers))
+    assert carried - set(SIGNALS) == set()
+    assert list(FEATURES) == [n for n, s in SIGNALS.items() if s.feature]

@@ -36,3 +36,10 @@ def test_every_variable_the_readme_names_is_a_setting():
     known = {f"RAGQA_{n.upper()}" for n in {f.name for f in fields(Settings)} | set(ALIASES)} | {"RAGQA_CONFIG"}
     named = set(re.findall(r"\bRAGQA_[A-Z_]+[A-Z]\b", README))
     assert len(named) > 20 and named <= known, named - known
+
+
+def test_the_settings_table_is_the_schemas():
+    from ragqa.settings import markdown_table
+
+    block = re.search(r"<!-- settings:[^>]*-->\n(.*?)\n<!-- /settings -->", README, re.S).group(1)
+    assert block == markdown_table(), "run `python -m ragqa.settings` and paste its table into the README"

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,35 @@ def test_bad_values_are_config_errors(monkeypatch):
         Settings.load()
     with pytest.raises(ConfigError, match="unknown"):
         Settings.load(colour="blue")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"retrieval": "fuzzy"}, "'retrieval': 'fuzzy' is not one of hybrid, dense, lexical"),
+    ({"top_p": 2.0}, "'top_p': 2.0 is out of range (from 0 to 1)"),
+    ({"top_k": 0}, "'top_k': 0 is out of range (from 1 to 100)"),
+    ({"extractive": 2}, "'extractive': 2 is not one of 0, 1"),
+    ({"n_gpu_layers": -2}, "'n_gpu_layers': -2 is out of range (at least -1)"),
+])
+def test_values_outside_the_schema_are_refused_at_load(monkeypatch, changes, message):
+    from ragqa.errors import ConfigError
+    from ragqa.settings import Settings
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings().replace(**changes)
+    name, value = next(iter(changes.items()))
+    monkeypatch.setenv(f"RAGQA_{name.upper()}", str(value))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.load()
+
+
+def test_every_setting_has_help_and_the_defaults_live_in_one_place():
+    from dataclasses import fields
+
+    from ragqa.retrieval import Retriever
+    from ragqa.settings import Settings
+
+    assert all(f.metadata.get("help") for f in fields(Settings))
+    import inspect
+
+    defaults = {k: v.default for k, v in inspect.signature(Retriever.__init__).parameters.items()}
+    assert (defaults["mode"], defaults["fusion"]) == (Settings().retrieval, Settings().fusion) == ("hybrid", "convex")

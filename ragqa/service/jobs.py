@@ -33,8 +33,8 @@ from sqlalchemy import Float, Integer, String, Text, and_, func, literal_column,
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..db import Base
 from ..errors import InputError, NotFoundError
-from ..store import Base
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -240,7 +240,7 @@ class IngestJobs:
     @property
     def queue(self) -> JobQueue:
         if self._queue is None:
-            from ..store import make_engine
+            from ..db import make_engine
 
             s = self.settings
             self._queue = JobQueue(make_engine(s.resolved_database_url), lease_s=s.job_lease, max_attempts=s.job_attempts)
