@@ -176,7 +176,7 @@ class _LogprobRecorder:
 
 class LlamaCppGenerator:
     def __init__(self, model_path: str | None = None, *, n_ctx: int = 2048, n_gpu_layers: int = 0,
-                 n_threads: int = 0, seed: int = 42, check: bool = True):
+                 n_threads: int = 0, seed: int = 42, check: bool = True, prefix_cache: bool = False):
         self.model_path = Path(model_path) if model_path else default_gguf_path()
         self.name = self.model_path.name
         self.n_ctx = n_ctx
@@ -184,6 +184,9 @@ class LlamaCppGenerator:
         self.n_threads = n_threads if n_threads > 0 else (os.cpu_count() or 1)
         self.seed = seed
         self.check = check
+        self.prefix_cache = prefix_cache  # keep the prompt's constant prefix on disk (ragqa.prefix_state)
+        self._prefix_done = False
+        self.restored_tokens = 0
         self._llm = None
         self._grammars: dict[str, object] = {}
         self._yes_no: tuple[list[int], list[int]] | None = None
@@ -245,6 +248,12 @@ class LlamaCppGenerator:
         recorder = _LogprobRecorder(self._first_tokens(params.candidates))
         self.last_logprobs = recorder.logprobs
         self._recorder = recorder
+        prefix = None
+        if self.prefix_cache and not self._prefix_done and len(messages) > 1:
+            from . import prefix_state
+
+            prefix = prefix_state.key(self.model_path, self.n_ctx, list(messages)[:-1])
+            self.restored_tokens = prefix_state.restore(self.llm, prefix)
         stream = self.llm.create_chat_completion(
             messages=list(messages), stream=True, max_tokens=params.max_tokens, temperature=params.temperature,
             top_p=params.top_p, top_k=params.top_k, seed=params.seed, stop=list(params.stop) or None,
@@ -259,6 +268,12 @@ class LlamaCppGenerator:
             close = getattr(stream, "close", None)
             if close:
                 close()
+        if prefix is not None:  # the whole answer was read: keep its prefix for the next cold process
+            self._prefix_done = True
+            if not self.restored_tokens:
+                from . import prefix_state
+
+                prefix_state.save(self.llm, prefix)
 
     @property
     def last_start_probability(self) -> float | None:

@@ -66,7 +66,8 @@ class RAG:
         if self._generator is None:
             s = self.settings
             self._generator = LlamaCppGenerator(s.model_path, n_ctx=s.n_ctx, n_gpu_layers=s.n_gpu_layers,
-                                                n_threads=s.n_threads, seed=s.seed, check=bool(s.llama_check))
+                                                n_threads=s.n_threads, seed=s.seed, check=bool(s.llama_check),
+                                                prefix_cache=bool(s.prefix_cache))
         return self._generator
 
     @property

@@ -95,6 +95,9 @@ class Settings:
     llama_check: int = setting(1, "1: a child process runs the GGUF once per build, model and CPU before it is loaded, "
                                   "so a build the CPU cannot run is one clear error, not a crash", choices=ONOFF)
     system_prompt: str = setting(DEFAULT_SYSTEM_PROMPT, "the system prompt of the answer")
+    prefix_cache: int = setting(1, "1: the answer prompt's constant prefix (system prompt, examples) is evaluated once and "
+                                   "kept under ~/.cache/ragqa/prefix-state, so a new process does not evaluate it again",
+                                choices=ONOFF)
     # answering
     calibration: str = setting("auto", "auto (the index's calibration.json, else the bundled one if it fits the models), "
                                        "off, or a calibration file")

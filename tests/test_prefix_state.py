@@ -1,0 +1,59 @@
+"""The answer prompt's constant prefix kept on disk (ragqa.prefix_state), with the real
+GGUF: a new process restores it instead of evaluating it, answers as without it, and a
+damaged file costs only the time it would have saved."""
+
+import pickle
+
+import pytest
+
+from ragqa import RAG
+from ragqa.testing import HashEmbedder
+
+pytestmark = pytest.mark.integration
+
+FACTS = ("The Kellan Island lighthouse was finished in 1887. Its first keeper was Mara Voss, who kept the light "
+         "burning for forty years.\n")
+
+
+def _rag(tmp_path, **kw):
+    return RAG(tmp_path / "index", embedder=HashEmbedder(), calibration="off", min_relevance=0.0, **kw)
+
+
+def test_a_new_context_restores_the_prefix_and_answers_the_same(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGQA_CACHE_DIR", str(tmp_path / "cache"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "kellan.txt").write_text(FACTS)
+    with _rag(tmp_path) as first:
+        first.ingest([docs])
+        first.ask("When was the Kellan Island lighthouse finished?")  # cold: evaluates and saves the prefix
+        assert first.generator.restored_tokens == 0
+        saved = list((tmp_path / "cache" / "prefix-state").glob("*.pkl"))
+        assert len(saved) == 1 and saved[0].stat().st_size > 1_000_000
+        kept = first.generator.llm.detokenize(pickle.loads(saved[0].read_bytes())["input_ids"]).decode()
+        assert "Nicolosi [1]" in kept  # the worked examples are in it
+        assert "Kellan" not in kept  # the question's own sources are not: nothing of the documents is kept
+
+    question = "Who was the first keeper of the Kellan Island lighthouse?"
+    with _rag(tmp_path) as second:  # a new llama.cpp context, as in a new process
+        restored = second.ask(question)
+        assert second.generator.restored_tokens > 200
+    with _rag(tmp_path, prefix_cache=0) as plain:
+        cold = plain.ask(question)
+        assert plain.generator.restored_tokens == 0
+    assert restored.draft == cold.draft and restored.draft
+
+
+def test_a_damaged_state_file_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGQA_CACHE_DIR", str(tmp_path / "cache"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "kellan.txt").write_text(FACTS)
+    with _rag(tmp_path) as first:
+        first.ingest([docs])
+        first.ask("When was the Kellan Island lighthouse finished?")
+    for path in (tmp_path / "cache" / "prefix-state").glob("*.pkl"):
+        path.write_bytes(b"not a state")
+    with _rag(tmp_path) as second:
+        answer = second.ask("Who was the first keeper of the Kellan Island lighthouse?")
+        assert second.generator.restored_tokens == 0 and answer.draft
