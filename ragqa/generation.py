@@ -273,7 +273,10 @@ class LlamaCppGenerator:
             if not self.restored_tokens:
                 from . import prefix_state
 
-                prefix_state.save(self.llm, prefix)
+                try:
+                    prefix_state.save(self.llm, prefix)
+                except Exception as e:  # a full disk or a read-only home costs the next cold ask time, not this answer
+                    log.warning("cannot keep the prompt prefix state: %s", e)
 
     @property
     def last_start_probability(self) -> float | None:

@@ -57,3 +57,15 @@ def test_a_damaged_state_file_is_ignored(tmp_path, monkeypatch):
     with _rag(tmp_path) as second:
         answer = second.ask("Who was the first keeper of the Kellan Island lighthouse?")
         assert second.generator.restored_tokens == 0 and answer.draft
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_no_answer(tmp_path, monkeypatch):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("RAGQA_CACHE_DIR", str(blocked))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "kellan.txt").write_text(FACTS)
+    with _rag(tmp_path) as rag:
+        rag.ingest([docs])
+        assert rag.ask("When was the Kellan Island lighthouse finished?").draft
