@@ -22,7 +22,7 @@ from .chunking import chunk_text
 from .embedding import Embedder
 from .errors import DocumentError, InputError
 from .file_reader import FileReader
-from .loaders import file_kind, is_supported
+from .loaders import file_kind, is_supported, open_regular
 from .store import NewDocument, Store
 from .types import ChunkSpan, document_name
 
@@ -81,7 +81,7 @@ def discover(paths: Iterable[Path | str], report: IngestReport) -> list[Path]:
         if not path.exists() and not path.is_symlink():
             raise InputError(f"no such file or folder: {raw}")
         if not path.is_dir():  # named explicitly: followed wherever it leads; unsupported types fail loudly
-            file, reason = _regular(path, None)
+            _, file, reason = _classify(path, None)
             if file is None:
                 report.failed.append((str(path.absolute()), reason))
             else:
@@ -97,47 +97,44 @@ def discover(paths: Iterable[Path | str], report: IngestReport) -> list[Path]:
                 if not is_supported(entry):
                     report.ignored.append(str(entry))
                     continue
-                file, reason = _regular(entry, top)
+                outcome, file, reason = _classify(entry, top)
                 if file is not None:
                     found[str(file)] = file
-                elif reason.startswith("skipped"):
-                    report.skipped.append((str(entry), reason.removeprefix("skipped: ")))
+                elif outcome == "skipped":
+                    report.skipped.append((str(entry), reason))
                 else:
                     report.failed.append((str(entry), reason))
     return [found[k] for k in sorted(found)]
 
 
-def _regular(entry: Path, top: Path | None) -> tuple[Path | None, str]:
-    """(the resolved regular file, "") or (None, why not)."""
+def _classify(entry: Path, top: Path | None) -> tuple[str, Path | None, str]:
+    """("ok", the resolved regular file, ""), ("skipped", None, why: a link leading
+    outside `top`) or ("failed", None, why)."""
     try:
         target = entry.resolve(strict=True)
     except RuntimeError:  # Python 3.11-3.12 raise this for a loop; 3.13 raises OSError(ELOOP)
-        return None, "symbolic link loop"
+        return "failed", None, "symbolic link loop"
     except OSError as e:
         if e.errno == errno.ELOOP:
-            return None, "symbolic link loop"
+            return "failed", None, "symbolic link loop"
         if entry.is_symlink():
-            return None, "dangling symbolic link (its target does not exist)"
-        return None, f"cannot read file: {e.strerror or e}"
+            return "failed", None, "dangling symbolic link (its target does not exist)"
+        return "failed", None, f"cannot read file: {e.strerror or e}"
     if top is not None and not target.is_relative_to(top):
-        return None, f"skipped: symbolic link to {target}, outside the folder being ingested"
+        return "skipped", None, f"symbolic link to {target}, outside the folder being ingested"
     try:
         mode = target.stat().st_mode
     except OSError as e:
-        return None, f"cannot read file: {e.strerror or e}"
+        return "failed", None, f"cannot read file: {e.strerror or e}"
     if not stat.S_ISREG(mode):
-        return None, f"not a regular file ({file_kind(mode)})"
-    return target, ""
+        return "failed", None, f"not a regular file ({file_kind(mode)})"
+    return "ok", target, ""
 
 
 def sha256_file(path: Path) -> str:
-    """The file's content hash; opened non-blocking so a FIFO put in its place is refused."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise DocumentError(f"not a regular file ({file_kind(mode)})")
-        h = hashlib.sha256()
+    """The file's content hash (a FIFO put in its place is refused: see open_regular)."""
+    h = hashlib.sha256()
+    with open_regular(path) as (f, _st):
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

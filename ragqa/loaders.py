@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import DocumentError, EmptyDocumentError, UnsupportedFormatError
 from .types import LoadedText, Page
@@ -54,9 +57,11 @@ def load(path: Path, *, max_bytes: int | None = None, max_chars: int | None = No
     return loaded
 
 
-def read_regular(path: Path, max_bytes: int | None = None) -> bytes:
-    """The bytes of a regular file. A FIFO, socket or device is refused without blocking
-    on it (opened non-blocking, checked with fstat), as is a file over max_bytes."""
+@contextmanager
+def open_regular(path: Path) -> Iterator[tuple[BinaryIO, os.stat_result]]:
+    """A regular file opened for reading, with its stat. A FIFO, socket or device is
+    refused without blocking on it (opened non-blocking, checked with fstat); any OSError
+    becomes a DocumentError with the reason."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
@@ -65,12 +70,18 @@ def read_regular(path: Path, max_bytes: int | None = None) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise DocumentError(f"not a regular file ({file_kind(st.st_mode)})")
-        if max_bytes and st.st_size > max_bytes:
-            raise DocumentError(f"the file is {_mb(st.st_size)}, over the {_mb(max_bytes)} limit (setting max_file_mb)")
         try:
-            return f.read()
+            yield f, st
         except OSError as e:
             raise DocumentError(f"cannot read file: {e.strerror or e}") from None
+
+
+def read_regular(path: Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular file (see open_regular), refused over max_bytes."""
+    with open_regular(path) as (f, st):
+        if max_bytes and st.st_size > max_bytes:
+            raise DocumentError(f"the file is {_mb(st.st_size)}, over the {_mb(max_bytes)} limit (setting max_file_mb)")
+        return f.read()
 
 
 def file_kind(mode: int) -> str:
