@@ -37,7 +37,7 @@ class FileReader:
         self.memory_mb = memory_mb
         self.max_bytes = max_bytes
         self.max_chars = max_chars
-        self.peak_rss_mb = 0.0  # the largest resident set a child reached (for the drills)
+        self.peak_rss_mb = 0.0  # the largest resident set a child reported
         self._proc: subprocess.Popen | None = None
         self._fresh = False
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from . import prefix_state
 from .errors import ModelError
 from .models import default_gguf_path
 from .textutil import content_words
@@ -250,8 +251,6 @@ class LlamaCppGenerator:
         self._recorder = recorder
         prefix = None
         if self.prefix_cache and not self._prefix_done and len(messages) > 1:
-            from . import prefix_state
-
             prefix = prefix_state.key(self.model_path, self.n_ctx, list(messages)[:-1])
             self.restored_tokens = prefix_state.restore(self.llm, prefix)
         stream = self.llm.create_chat_completion(
@@ -271,8 +270,6 @@ class LlamaCppGenerator:
         if prefix is not None:  # the whole answer was read: keep its prefix for the next cold process
             self._prefix_done = True
             if not self.restored_tokens:
-                from . import prefix_state
-
                 try:
                     prefix_state.save(self.llm, prefix)
                 except Exception as e:  # a full disk or a read-only home costs the next cold ask time, not this answer

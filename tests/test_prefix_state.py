@@ -19,13 +19,17 @@ def _rag(tmp_path, **kw):
     return RAG(tmp_path / "index", embedder=HashEmbedder(), calibration="off", min_relevance=0.0, **kw)
 
 
-def test_a_new_context_restores_the_prefix_and_answers_the_same(tmp_path, monkeypatch):
-    monkeypatch.setenv("RAGQA_CACHE_DIR", str(tmp_path / "cache"))
+def _docs(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "kellan.txt").write_text(FACTS)
+    return docs
+
+
+def test_a_new_context_restores_the_prefix_and_answers_the_same(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGQA_CACHE_DIR", str(tmp_path / "cache"))
     with _rag(tmp_path) as first:
-        first.ingest([docs])
+        first.ingest([_docs(tmp_path)])
         first.ask("When was the Kellan Island lighthouse finished?")  # cold: evaluates and saves the prefix
         assert first.generator.restored_tokens == 0
         saved = list((tmp_path / "cache" / "prefix-state").glob("*.pkl"))
@@ -46,11 +50,8 @@ def test_a_new_context_restores_the_prefix_and_answers_the_same(tmp_path, monkey
 
 def test_a_damaged_state_file_is_ignored(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGQA_CACHE_DIR", str(tmp_path / "cache"))
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "kellan.txt").write_text(FACTS)
     with _rag(tmp_path) as first:
-        first.ingest([docs])
+        first.ingest([_docs(tmp_path)])
         first.ask("When was the Kellan Island lighthouse finished?")
     for path in (tmp_path / "cache" / "prefix-state").glob("*.pkl"):
         path.write_bytes(b"not a state")
@@ -63,9 +64,6 @@ def test_a_cache_folder_that_cannot_be_written_costs_no_answer(tmp_path, monkeyp
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the cache folder should be")
     monkeypatch.setenv("RAGQA_CACHE_DIR", str(blocked))
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "kellan.txt").write_text(FACTS)
     with _rag(tmp_path) as rag:
-        rag.ingest([docs])
+        rag.ingest([_docs(tmp_path)])
         assert rag.ask("When was the Kellan Island lighthouse finished?").draft
