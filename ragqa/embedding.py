@@ -23,6 +23,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND = "onnx-int8"  # for a new index; measured in bench/bench_embed.py (README)
+# what the vectors are made with: float32 from torch and onnx agree to a cosine of 0.99999
+# and may share an index; int8's differ (cosine ~0.994) and may not
+VECTOR_KIND = {"torch": "float32", "onnx": "float32", "onnx-int8": "int8"}
+
+
+def make_embedder(settings, backend: str | None = None) -> "Embedder":
+    """The embedder a ragqa.settings.Settings names, on `backend` (default: the setting,
+    else DEFAULT_BACKEND), with its threads and batch size."""
+    backend = backend or settings.embed_backend or DEFAULT_BACKEND
+    if backend == "torch":
+        return SentenceTransformerEmbedder.from_settings(settings)
+    if backend in ("onnx", "onnx-int8"):
+        from .onnx_embedding import OnnxEmbedder
+
+        return OnnxEmbedder(settings.embedder, quantized=backend == "onnx-int8", threads=settings.embed_processes)
+    raise ModelError(f"embedding backend {backend!r}: use one of {', '.join(BACKENDS)}")
+
+
 # Below this many texts, starting worker processes costs more than it saves
 # (measured break-even against in-process threads: about 1,100 chunks of 200 tokens).
 POOL_MIN_TEXTS = 1024
@@ -47,7 +67,7 @@ class Embedder(Protocol):
         ...
 
 
-def _load_model(source: str, threads: int):
+def _load_model(source: str, threads: int, **model_kwargs):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -60,7 +80,7 @@ def _load_model(source: str, threads: int):
 
     torch.set_num_threads(threads)
     try:
-        return SentenceTransformer(source, device="cpu")
+        return SentenceTransformer(source, device="cpu", model_kwargs=model_kwargs or None)
     except Exception as e:  # a missing directory, a broken config, a hub name offline
         raise ModelError(f"cannot load the embedder {source!r}: {e}") from None
 
@@ -81,6 +101,8 @@ def _worker_encode(args: tuple[list[str], int]):
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local directory (default: bundled MiniLM)."""
+
+    backend = "torch"
 
     def __init__(self, model: str | None = None, processes: int = 0, batch_size: int = 32):
         if model:

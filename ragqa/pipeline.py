@@ -15,20 +15,26 @@ from . import llama_check
 from .answering import Answering
 from .confidence import BlendScorer, Scorer
 from .db import redact
-from .embedding import Embedder, SentenceTransformerEmbedder
+from .embedding import Embedder, make_embedder
 from .errors import ConfigError, InputError, NotFoundError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams
 from .ingest import EventHandler, IngestReport, run_ingest
 from .prompts import condense_messages
 from .retrieval import Retriever
 from .settings import Settings
-from .store import MANIFEST, VECTORS, Store, file_stamp, no_index
+from .store import MANIFEST, VECTORS, Store, file_stamp, no_index, recorded_backend
 from .textutil import content_words
 from .types import Answer, Filters, Hit
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    """The embedder these settings name, on the backend set, else the one their index was
+    built with, else the default for a new index."""
+    return make_embedder(settings, settings.embed_backend or recorded_backend(settings.index_dir))
 
 
 class RAG:
@@ -58,7 +64,7 @@ class RAG:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder.from_settings(self.settings)
+            self._embedder = embedder_for(self.settings)
         return self._embedder
 
     @property
@@ -147,7 +153,7 @@ class RAG:
 
     def _embedder_info(self) -> dict:
         e = self.embedder
-        return {"name": e.name, "dimension": e.dimension, "max_tokens": e.max_tokens}
+        return {"name": e.name, "dimension": e.dimension, "max_tokens": e.max_tokens, "backend": getattr(e, "backend", None)}
 
     def _store(self) -> Store:
         """The index opened for reading; reopened when another process saved new vectors."""

@@ -22,11 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .models import cache_root
+
 CUE = "Sources:"  # how ragqa's answer turn begins (ragqa.prompts)
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("RAGQA_CACHE_DIR") or Path.home() / ".cache" / "ragqa") / "prefix-state"
+    return cache_root() / "prefix-state"
 
 
 def key(model_path: Path, n_ctx: int, prefix_messages: Sequence[dict[str, str]]) -> str:

@@ -51,7 +51,9 @@ class Settings:
     # ingest
     chunk_tokens: int = setting(200, "chunk size in embedder tokens (never more than its window; fixed per index)", low=16)
     chunk_overlap: int = setting(40, "tokens shared by neighbouring chunks (fixed per index)", low=0)
-    embed_batch_size: int = setting(32, "texts per embedding batch", low=1)
+    embed_backend: str | None = setting(None, "the embedding runtime (default: the backend the index was built with; "
+                                              "onnx-int8 for a new index)", choices=("torch", "onnx", "onnx-int8"))
+    embed_batch_size: int = setting(32, "texts per embedding batch (torch; onnx runs 4 at a time, onnx-int8 one)", low=1)
     embed_processes: int = setting(0, "embedding threads, or processes for large ingests (0: every core)", low=0)
     lock_timeout: float = setting(60.0, "seconds a writer waits for another to finish, then 'another process is writing'", low=0)
     # limits on one file (about 1,500 book pages per million characters)

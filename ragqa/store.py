@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from . import __version__, lexical
 from .db import Base, ChunkRow, DocumentRow, make_engine
+from .embedding import VECTOR_KIND
 from .errors import IndexMismatchError, IndexNotFoundError
 from .locks import WriterLock
 from .types import Chunk, ChunkSpan, Filters
@@ -364,6 +365,24 @@ def check_embedder(manifest: dict, embedder_info: dict, index_dir: Path) -> None
             f"({recorded.get('dimension')} dimensions), not {embedder_info.get('name')!r} "
             f"({embedder_info.get('dimension')}): use that embedder, or ingest into a new --index"
         )
+    made, asked = recorded.get("backend") or "torch", embedder_info.get("backend")
+    if asked and VECTOR_KIND.get(made) != VECTOR_KIND.get(asked):
+        raise IndexMismatchError(
+            f"the index at {index_dir} was embedded with the {made} backend ({VECTOR_KIND.get(made)} vectors); "
+            f"RAGQA_EMBED_BACKEND={asked} makes {VECTOR_KIND.get(asked)} vectors, which are not mixed into it: "
+            f"unset RAGQA_EMBED_BACKEND (the index's own backend is then used), or ingest into a new --index"
+        )
+
+
+def recorded_backend(index_dir: Path) -> str | None:
+    """The embedding backend an existing index was built with (torch when its manifest
+    predates backends), or None when there is no index yet."""
+    path = Path(index_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest.get("embedder", {}).get("backend") or "torch"
 
 
 def file_stamp(path: Path) -> tuple[int, int, int] | None:

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-HEAVY = ("torch", "faiss", "llama_cpp", "sentence_transformers", "transformers")
+HEAVY = ("torch", "faiss", "llama_cpp", "sentence_transformers", "transformers", "onnxruntime", "onnx")
 
 
 def run(*args, **kw):

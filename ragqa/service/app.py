@@ -33,9 +33,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
-from ..embedding import SentenceTransformerEmbedder
 from ..errors import IndexNotFoundError, RagqaError
-from ..pipeline import MAX_QUESTION_CHARS, RAG
+from ..pipeline import MAX_QUESTION_CHARS, RAG, embedder_for
 from ..settings import Settings
 from ..types import Answer
 from .guard import (
@@ -113,7 +112,7 @@ class Service:
         self.model_name = "ragqa"
         self.worker: Worker | None = None
         if worker:
-            inner = rag.embedder if rag else SentenceTransformerEmbedder.from_settings(settings)
+            inner = rag.embedder if rag else embedder_for(settings)
             embedder = YieldingEmbedder(inner, self.scheduler.busy)
             self.worker = Worker(RAG(settings=settings, embedder=embedder), poll_s=0.5)
         self._worker_thread: threading.Thread | None = None
