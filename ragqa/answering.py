@@ -32,6 +32,7 @@ class Attempt:
     question: str
     retrieval_query: str | None
     filters: Filters
+    vector: Any = None  # the question's embedding: made once, for retrieval and for choosing sentences
     hits: list[Hit] = field(default_factory=list)
     signals: dict[str, Any] = field(default_factory=dict)
     draft: str = ""
@@ -76,7 +77,9 @@ class Answering:
     # --- the steps ------------------------------------------------------------------
 
     def retrieve(self, a: Attempt, top_k: int | None) -> None:
-        a.hits = self.rag.retrieve(a.retrieval_query or a.question, top_k, filters=a.filters)
+        a.vector = self.rag.embedder.embed([a.question])[0]
+        query = a.retrieval_query or a.question
+        a.hits = self.rag.retrieve(query, top_k, filters=a.filters, vector=a.vector if query == a.question else None)
         a.signals.update(conf.retrieval_signals(a.hits))
         a.mark("retrieve")
 
@@ -97,8 +100,7 @@ class Answering:
         embedder, generator = self.rag.embedder, self.rag.generator
 
         def score(q: str, sentences: Sequence[str]):
-            vectors = embedder.embed([q, *sentences])
-            return vectors[1:] @ vectors[0]
+            return embedder.embed(sentences) @ a.vector  # q is a.question, embedded once in retrieve
 
         a.hits = select_context(a.question, a.hits, budget=self.settings.context_tokens,
                                 count_tokens=generator.count_tokens, score=score)

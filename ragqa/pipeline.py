@@ -237,11 +237,12 @@ class RAG:
     # --- ask ----------------------------------------------------------------------
 
     def retrieve(self, question: str, top_k: int | None = None, *, mode: str | None = None,
-                 filters: Filters | dict | None = None) -> list[Hit]:
+                 filters: Filters | dict | None = None, vector=None) -> list[Hit]:
+        """The best chunks for `question` (`vector`: its embedding, if already made)."""
         s = self.settings
         retriever = Retriever(self._store(), self.embedder, mode=mode or s.retrieval, fusion=s.fusion,
                               dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
-        return retriever.search(question, top_k or s.top_k, Filters.of(filters))
+        return retriever.search(question, top_k or s.top_k, Filters.of(filters), vector=vector)
 
     def ask(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None,
             filters: Filters | dict | None = None) -> Answer:

@@ -31,9 +31,11 @@ class Retriever:
         self.store, self.embedder, self.mode, self.fusion = store, embedder, mode, fusion
         self.dense_weight, self.lexical_weight, self.rrf_k, self.depth = dense_weight, lexical_weight, rrf_k, depth
 
-    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
-        """The k best chunks for the query; with filters, from the documents they allow only."""
-        vector = self.embedder.embed([query])[0]
+    def search(self, query: str, k: int, filters: Filters | None = None, vector=None) -> list[Hit]:
+        """The k best chunks for the query; with filters, from the documents they allow only.
+        `vector`: the query's embedding, when the caller has it already."""
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
         depth = max(k, self.depth)
         allowed = self.store.chunk_ids(filters) if filters else None
         if allowed is not None and not allowed:
