@@ -223,22 +223,21 @@ class Store:
         """Insert or replace documents, their chunks and vectors, in one transaction."""
         import numpy as np
 
-        old_chunk_ids: list[int] = []
-        new_ids: list[int] = []
+        # a few statements for the whole batch, not a few per document (one flush per
+        # document was 0.6 s of a 6.5 s ingest of 495 SQuAD paragraphs)
         with Session(self.engine) as s, s.begin():
-            for doc in docs:
-                old = s.scalar(select(DocumentRow).where(DocumentRow.path == doc.path))
-                if old is not None:
-                    old_chunk_ids += _delete_documents(s, [old.id])
-                row = DocumentRow(name=doc.name, path=doc.path, sha256=doc.sha256, size=doc.size,
-                                  mtime=doc.mtime, n_chunks=len(doc.chunks), updated_at=_now())
-                s.add(row)
-                s.flush()
-                rows = [ChunkRow(document_id=row.id, ordinal=i, text=c.text, start=c.start, end=c.end,
-                                 page=c.page, n_tokens=c.n_tokens) for i, c in enumerate(doc.chunks)]
-                s.add_all(rows)
-                s.flush()
-                new_ids += [r.id for r in rows]
+            replaced = s.scalars(select(DocumentRow.id).where(DocumentRow.path.in_([d.path for d in docs]))).all()
+            old_chunk_ids = _delete_documents(s, list(replaced))
+            now = _now()
+            rows = [DocumentRow(name=d.name, path=d.path, sha256=d.sha256, size=d.size, mtime=d.mtime,
+                                n_chunks=len(d.chunks), updated_at=now) for d in docs]
+            s.add_all(rows)
+            s.flush()
+            chunks = [ChunkRow(document_id=row.id, ordinal=i, text=c.text, start=c.start, end=c.end, page=c.page,
+                               n_tokens=c.n_tokens) for row, d in zip(rows, docs) for i, c in enumerate(d.chunks)]
+            s.add_all(chunks)
+            s.flush()
+            new_ids = [c.id for c in chunks]  # in the order of the documents' vectors below
         # committed: now the vectors follow
         self.vectors.remove(old_chunk_ids)
         if new_ids:
