@@ -2,9 +2,12 @@
 
 1. Ingest: ragqa's embedding of the demo corpus's chunks (chunks/s) against raw
    `SentenceTransformer.encode` of the very same chunk texts, in one process with torch
-   at every core, and against ragqa's two single-threaded worker processes.
+   at every core, against ragqa's two single-threaded worker processes (torch), and
+   against the onnx-int8 backend (the default for a new index; bench/bench_embed.py has
+   the whole comparison).
 2. Ask: `RAG.ask` latency against raw llama.cpp `create_chat_completion` on the same
-   prompt with the same output token count.
+   prompt (the excerpts ragqa showed) with the same output token count, neither
+   starting from a saved prompt state.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def timed(fn):
 def main() -> None:
     ncores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
-        rag = RAG(Path(tmp) / "index")
+        rag = RAG(Path(tmp) / "index", prefix_cache=0)  # no prompt state from disk: the same start as raw
         report = rag.ingest([ROOT / "corpora" / "demo"])
         store = rag._store()
         texts = [c.text for c in store.chunks(sorted(store.vectors.ids())).values()] * REPEAT
@@ -67,11 +70,17 @@ def main() -> None:
         n_one = min(len(texts), POOL_MIN_TEXTS - 1)
         t_one, _ = timed(lambda: inproc.embed(texts[:n_one]))
         n = len(texts)
+        from ragqa.onnx_embedding import OnnxEmbedder
+
+        int8 = OnnxEmbedder(quantized=True)
+        int8.embed(texts[:32])
+        t_int8, _ = timed(lambda: int8.embed(texts))
         print("\nembedding (same chunk texts)")
         print(f"  raw SentenceTransformer.encode, 1 process x {ncores} threads : {n / t_raw:7.1f} chunks/s")
         print(f"  ragqa, 1 process x {ncores} threads (batches < {POOL_MIN_TEXTS})        : {n_one / t_one:7.1f} chunks/s  ({(n_one / t_one) / (n / t_raw):.2f}x raw)")
         print(f"  ragqa, {ncores} processes x 1 thread (ingest path)          : {n / t_pool:7.1f} chunks/s  ({t_raw / t_pool:.2f}x raw)")
         print(f"  (pool start-up and warm-up, paid once per ingest: {t_start:.1f}s)")
+        print(f"  ragqa onnx-int8 (a new index's default), 1 process         : {n / t_int8:7.1f} chunks/s  ({t_raw / t_int8:.2f}x raw)")
 
         # --- ask -----------------------------------------------------------------------
         gen = rag.generator
@@ -80,7 +89,7 @@ def main() -> None:
         for q in QUESTIONS:
             llm.reset()  # no prompt-cache advantage for either side
             a = rag.ask(q)
-            hits = rag.retrieve(q)
+            hits = list(a.sources)  # the very excerpts ragqa's prompt showed
             messages = answer_messages(q, hits, rag.settings.system_prompt)
             t_ask = a.timings["total_s"]
             draft = a.draft
