@@ -6,7 +6,8 @@ processes instead (bench/bench_core.py, two runs on this 2-core machine: 1.03x-1
 the chunks/s of one process with two threads, but about 10 s to start, so only past
 POOL_MIN_TEXTS).
 A single question is embedded on one thread, so it never leaves torch threads spinning
-beside llama.cpp's."""
+beside llama.cpp's. The same model on ONNX Runtime, float or int8 (the default for a new
+index), is ragqa.onnx_embedding; `make_embedder` picks the backend."""
 
 from __future__ import annotations
 
