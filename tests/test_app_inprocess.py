@@ -126,3 +126,22 @@ def test_openai_chat_completions_shape(tmp_path, stream):
         return True
 
     assert run(tmp_path, scenario)
+
+
+def test_status_gives_the_threshold_and_ask_takes_the_conversation(tmp_path):
+    async def scenario(c):
+        r = await c.post("/v1/documents", headers=AUTH, files={"file": ("lighthouse.txt", FACT, "text/plain")})
+        await _until_done(c, r.json()["job"]["id"])
+        status = (await c.get("/v1/status", headers=AUTH)).json()
+        assert status["threshold"] == 0.5  # uncalibrated: the default threshold
+        first = (await c.post("/v1/ask", headers=AUTH, json={"question": "When was the Kellan Island lighthouse finished?"})).json()
+        assert "retrieval_query" not in first
+        follow = (await c.post("/v1/ask", headers=AUTH, json={
+            "question": "Who was its first keeper?",
+            "history": [{"question": "When was the Kellan Island lighthouse finished?", "answer": first["answer"]}]})).json()
+        assert "Kellan" in follow["retrieval_query"]  # the follow-up was made to stand alone for retrieval
+        bad = await c.post("/v1/ask", headers=AUTH, json={"question": "x", "history": [{"question": "q"}] * 11})
+        assert bad.status_code == 422
+        return True
+
+    assert run(tmp_path, scenario)

@@ -61,12 +61,21 @@ class FiltersModel(BaseModel):
     path_prefix: str | None = Field(None, description="only documents whose path starts with this")
 
 
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(max_length=MAX_QUESTION_CHARS)
+    answer: str = Field("", max_length=4000)
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     top_k: int | None = Field(None, ge=1, le=20, description="sources given to the model")
     filters: FiltersModel | None = None
     stream: bool = False
+    history: list[Turn] = Field(default_factory=list, max_length=10,
+                                description="earlier turns: the question is then a follow-up, rewritten to stand "
+                                            "alone for retrieval (the answer's retrieval_query)")
 
 
 class YieldingEmbedder:
@@ -153,6 +162,10 @@ class Service:
             except IndexNotFoundError:
                 info = {"index": str(self.admin.index_dir), "documents": 0, "chunks": 0, "vectors": 0, "ready": False}
             info["jobs"] = self.jobs.queue.counts()
+        try:  # the abstain threshold in use (above 1: none certified), for the page's confidence bar
+            info["threshold"] = self.admin.min_confidence
+        except RagqaError:
+            info["threshold"] = None
         info["questions"] = self.scheduler.stats()
         info["in_process_worker"] = self.worker is not None
         return info
@@ -228,6 +241,13 @@ def stream_error_body(e: BaseException) -> dict[str, Any]:
     return error_body(500, INTERNAL_MESSAGE)
 
 
+def answer_stream(rag: RAG, question: str, history, top_k, filters) -> Iterator[str | Answer]:
+    """The answer's pieces, then the Answer; after earlier turns, the question is first
+    rewritten to stand alone for retrieval."""
+    query = rag.condense(history, question) if history else question
+    yield from rag.stream(question, top_k=top_k, filters=filters, retrieval_query=query if query != question else None)
+
+
 def encode_ask(part: str | Answer) -> str:
     return sse("answer", part.to_dict()) if isinstance(part, Answer) else sse("token", {"text": part})
 
@@ -256,12 +276,15 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None, work
 
     @app.post("/v1/ask", responses={200: {"description": "the Answer; with stream, text/event-stream"}})
     async def ask(req: AskRequest):
-        rag = service.rag
         filters = req.filters.model_dump() if req.filters else None
+        history = [(t.question, t.answer) for t in req.history]
+
+        def produce() -> Iterator[str | Answer]:
+            return answer_stream(service.rag, req.question, history, req.top_k, filters)
+
         if req.stream:
-            return await service.stream(lambda: rag.stream(req.question, top_k=req.top_k, filters=filters),
-                                        encode_ask, lambda body: sse("error", body))
-        answer = await service.scheduler.run(lambda _t: rag.ask(req.question, top_k=req.top_k, filters=filters))
+            return await service.stream(produce, encode_ask, lambda body: sse("error", body))
+        answer = await service.scheduler.run(lambda _t: [p for p in produce() if isinstance(p, Answer)][-1])
         return JSONResponse(answer.to_dict())
 
     @app.post(UPLOAD_PATH, status_code=202)
@@ -298,18 +321,16 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None, work
         options = req.ragqa
         top_k, filters = (options.top_k, options.filters) if options else (None, None)
 
-        def answer_stream() -> Iterator[str | Answer]:
-            query = rag.condense(history, question) if history else question
-            yield from rag.stream(question, top_k=top_k, filters=filters,
-                                  retrieval_query=query if query != question else None)
+        def produce() -> Iterator[str | Answer]:
+            return answer_stream(rag, question, history, top_k, filters)
 
         model = req.model or service.model_name
         if req.stream:
             chunks = ChunkStream(model)
-            return await service.stream(answer_stream, chunks.item, chunks.error, start=chunks.start())
+            return await service.stream(produce, chunks.item, chunks.error, start=chunks.start())
 
         def answer(_t: Ticket) -> Answer:
-            return [part for part in answer_stream() if isinstance(part, Answer)][-1]
+            return [part for part in produce() if isinstance(part, Answer)][-1]
 
         return JSONResponse(completion(await service.scheduler.run(answer), model))
 
