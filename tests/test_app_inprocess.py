@@ -128,6 +128,27 @@ def test_openai_chat_completions_shape(tmp_path, stream):
     assert run(tmp_path, scenario)
 
 
+def test_the_page_and_its_files_are_served_without_the_key_and_load_nothing_from_outside(tmp_path):
+    async def scenario(c):
+        page = await c.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp
+        html = page.text
+        assert 'src="/ui/app.js"' in html and 'href="/ui/style.css"' in html
+        assert "http://" not in html and "https://" not in html  # no CDN
+        for path, kind in (("/ui/app.js", "javascript"), ("/ui/style.css", "css")):
+            r = await c.get(path)
+            assert r.status_code == 200 and kind in r.headers["content-type"]
+            assert "http://" not in r.text and "https://" not in r.text
+        script = (await c.get("/ui/app.js")).text
+        assert "innerHTML" not in script  # document text goes on the page as text only
+        assert (await c.get("/v1/documents")).status_code == 401  # the data still needs the key
+        return True
+
+    assert run(tmp_path, scenario)
+
+
 def test_status_gives_the_threshold_and_ask_takes_the_conversation(tmp_path):
     async def scenario(c):
         r = await c.post("/v1/documents", headers=AUTH, files={"file": ("lighthouse.txt", FACT, "text/plain")})

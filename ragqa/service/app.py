@@ -37,6 +37,7 @@ from ..errors import IndexNotFoundError, RagqaError
 from ..pipeline import MAX_QUESTION_CHARS, RAG, embedder_for
 from ..settings import Settings
 from ..types import Answer
+from . import page
 from .guard import (
     INTERNAL_MESSAGE,
     ApiKeyMiddleware,
@@ -265,6 +266,7 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None, work
                        upload_bytes=settings.max_upload_bytes)
     app.add_middleware(ApiKeyMiddleware, key=settings.api_key)  # outermost: no key, nothing read
     install_error_handlers(app)
+    page.install(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

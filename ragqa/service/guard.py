@@ -26,7 +26,7 @@ from ..errors import (
 
 log = logging.getLogger(__name__)
 
-OPEN_PATHS = {"/healthz"}  # the only path answered without the key
+OPEN_PATHS = {"/healthz", "/", "/ui/app.js", "/ui/style.css"}  # answered without the key: health, and the page (no data)
 JSON_BODY_LIMIT = 1 << 20  # questions and chat requests; uploads have their own limit
 MULTIPART_SLACK = 64 << 10  # multipart headers and boundaries around an uploaded file
 

@@ -1,0 +1,191 @@
+"""The page in a real headless browser (Debian's chromium, driven through chromedriver)
+against a real `ragqa serve` process with the real models and an API key: the key
+prompt, an upload followed to the end of its job, a question answered from it with the
+quote highlighted, one withheld with its reason, a document whose text holds HTML and a
+script shown as text, and a delete. Screenshots of the main states go to tmp, or to
+$PAGE_SCREENSHOTS (the README's come from docs/screenshots/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.test_http import _free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+KEY = "page-key-81d2"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+FACT = ("The Kellan Island lighthouse was finished in 1887. Its first keeper was Mara Voss, "
+        "who kept the light burning for forty years.\n")
+HOSTILE = ("The Orrin Vale observatory <b>opened</b> in 1904, with a telescope built by Ida Brandt "
+           "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\">.\n")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("page")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")},
+           "RAGQA_INDEX": str(base / "index"), "RAGQA_API_KEY": KEY, "RAGQA_CALIBRATION": "off"}
+    port = _free_port()
+    log = open(base / "server.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "ragqa.cli", "serve", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        if proc.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"server exited: {log.read()}")
+        try:
+            return httpx.get(url + "/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(up, 180, "the server to start")
+    yield {"url": url, "base": base}
+    proc.terminate()
+    proc.wait(60)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM or not CHROMEDRIVER:
+        pytest.skip("no chromium and chromedriver (Debian: apt-get install chromium chromium-driver; .ci/run does)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1200,1400"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("PAGE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def visible_text(driver, css: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css) if e.is_displayed())
+
+
+def ask(driver, question: str, timeout: float = 120):
+    from selenium.webdriver.common.by import By
+
+    before = len(driver.find_elements(By.CSS_SELECTOR, "#conversation .turn"))
+    box = driver.find_element(By.ID, "question")
+    box.clear()
+    box.send_keys(question)
+    driver.find_element(By.ID, "ask-button").click()
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#conversation .turn")) > before
+             and driver.find_element(By.CSS_SELECTOR, "#conversation .turn .verdict").is_displayed(), timeout,
+             f"the verdict on {question!r}: {visible_text(driver, '#ask-error')}")
+    return driver.find_element(By.CSS_SELECTOR, "#conversation .turn")  # the newest is first
+
+
+def upload(driver, path: Path):
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "file-input").send_keys(str(path))
+    wait_for(lambda: "ingested" in visible_text(driver, "#upload-status") or visible_text(driver, "#docs-error"),
+             180, f"the upload of {path.name}")
+    assert not visible_text(driver, "#docs-error")
+    wait_for(lambda: path.stem in visible_text(driver, "#documents"), 30, f"{path.stem} in the list")
+
+
+def test_the_page_asks_shows_the_evidence_and_why_and_manages_documents(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    out = shots(tmp_path)
+    d = browser
+    d.get(server["url"] + "/")
+    # the key: asked for once, kept in the tab, never in the URL
+    wait_for(lambda: d.find_element(By.ID, "key-form").is_displayed(), 30, "the key prompt")
+    d.save_screenshot(str(out / "key.png"))
+    d.find_element(By.ID, "key-input").send_keys(KEY)
+    d.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    wait_for(lambda: "No documents yet" in visible_text(d, "#documents"), 30, "the empty document list")
+    assert KEY not in d.current_url
+    assert d.execute_script("return sessionStorage.getItem('ragqa-api-key')") == KEY
+
+    fact = tmp_path / "lighthouse.txt"
+    fact.write_text(FACT)
+    upload(d, fact)
+
+    turn = ask(d, "Who was the first keeper of the Kellan Island lighthouse?")
+    assert "Answered" in turn.find_element(By.CSS_SELECTOR, ".outcome").text
+    assert "Mara Voss" in turn.find_element(By.CSS_SELECTOR, ".draft").text
+    quote = turn.find_element(By.CSS_SELECTOR, ".citations blockquote")
+    assert "Mara Voss" in quote.find_element(By.TAG_NAME, "mark").text  # the quoted span, highlighted
+    assert "1887" in quote.text  # inside the text around it
+    assert "lighthouse" in turn.find_element(By.CSS_SELECTOR, ".citations .where").text
+    assert "uncalibrated" in turn.find_element(By.CSS_SELECTOR, ".confidence .label").text
+    turn.find_element(By.CSS_SELECTOR, ".signals summary").click()
+    assert "grounding" in turn.find_element(By.CSS_SELECTOR, ".signals").text
+    d.save_screenshot(str(out / "answered.png"))
+
+    turn = ask(d, "What is the boiling point of liquid nitrogen in Antarctica?")
+    assert "Withheld" in turn.find_element(By.CSS_SELECTOR, ".outcome").text
+    reason = turn.find_element(By.CSS_SELECTOR, ".reason").text
+    assert reason.startswith("Why: ") and len(reason) > 20
+    d.save_screenshot(str(out / "withheld.png"))
+
+    # document text is data: HTML and a script in it are shown as text, never run
+    hostile = tmp_path / "observatory.txt"
+    hostile.write_text(HOSTILE)
+    upload(d, hostile)
+    turn = ask(d, "Who built the telescope of the Orrin Vale observatory?")
+    turn.find_element(By.CSS_SELECTOR, ".sources summary").click()
+    shown = turn.find_element(By.CSS_SELECTOR, ".sources").text
+    assert "<script>window.pwned = 1</script>" in shown and "<b>opened</b>" in shown and "<img src=x" in shown
+    assert d.execute_script("return window.pwned") is None
+    assert not turn.find_elements(By.CSS_SELECTOR, ".sources b, .sources script, .sources img, .citations b")
+
+    # delete, with the confirmation
+    row = next(li for li in d.find_elements(By.CSS_SELECTOR, "#documents li") if "observatory" in li.text)
+    row.find_element(By.TAG_NAME, "button").click()
+    d.switch_to.alert.accept()
+    wait_for(lambda: "observatory" not in visible_text(d, "#documents"), 30, "the document gone from the list")
+    assert "Deleted observatory" in visible_text(d, "#upload-status")
+    docs = httpx.get(server["url"] + "/v1/documents", headers=AUTH).json()["documents"]
+    assert [x["name"] for x in docs] == ["lighthouse"]
+
+
+def test_errors_are_shown_in_words(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    d.get(server["url"] + "/")
+    d.execute_script("sessionStorage.setItem('ragqa-api-key', 'not-the-key')")
+    d.get(server["url"] + "/")
+    wait_for(lambda: d.find_element(By.ID, "key-form").is_displayed(), 30, "the key prompt after a wrong key")
+    assert "API key" in visible_text(d, "#docs-error")
+    d.execute_script(f"sessionStorage.setItem('ragqa-api-key', '{KEY}')")
+    d.get(server["url"] + "/")
+    d.set_window_size(400, 900)  # a narrow screen: nothing wider than it
+    assert d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    d.set_window_size(1200, 1400)
+    unsupported = tmp_path / "notes.xyz"
+    unsupported.write_text("not a format ragqa reads")
+    d.find_element(By.ID, "file-input").send_keys(str(unsupported))
+    wait_for(lambda: visible_text(d, "#docs-error"), 60, "the upload's error")
+    assert "notes.xyz" in visible_text(d, "#docs-error") or "could not" in visible_text(d, "#docs-error")
