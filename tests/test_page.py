@@ -34,7 +34,8 @@ CHROMEDRIVER = shutil.which("chromedriver")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("page")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")},
-           "RAGQA_INDEX": str(base / "index"), "RAGQA_API_KEY": KEY, "RAGQA_CALIBRATION": "off"}
+           "RAGQA_INDEX": str(base / "index"), "RAGQA_API_KEY": KEY, "RAGQA_CALIBRATION": "off",
+           "RAGQA_MAX_UPLOAD_MB": str(64 / 1024)}
     port = _free_port()
     log = open(base / "server.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "ragqa.cli", "serve", "--port", str(port)],
@@ -184,6 +185,10 @@ def test_errors_are_shown_in_words(server, browser, tmp_path):
     d.set_window_size(400, 900)  # a narrow screen: nothing wider than it
     assert d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     d.set_window_size(1200, 1400)
+    big = tmp_path / "big.txt"
+    big.write_text("A sentence about nothing in particular. " * 4000)  # 160 KB, over the 64 KB limit
+    d.find_element(By.ID, "file-input").send_keys(str(big))
+    wait_for(lambda: "larger than this server accepts" in visible_text(d, "#docs-error"), 60, "the 413 in words")
     unsupported = tmp_path / "notes.xyz"
     unsupported.write_text("not a format ragqa reads")
     d.find_element(By.ID, "file-input").send_keys(str(unsupported))
