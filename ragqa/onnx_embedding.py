@@ -107,6 +107,20 @@ def ensure_export(source: Path) -> Path:
     final = cache_dir() / f"{name}-{export_key(source)}"
     if (final / "export.json").is_file():
         return final
+    try:
+        _export(source, final)
+    except OSError as e:  # a read-only or full cache: say where, and the ways out
+        raise ModelError(f"cannot write the ONNX export of the embedder under {final.parent}: {e}; set RAGQA_CACHE_DIR "
+                         "to a writable folder, or RAGQA_EMBED_BACKEND=torch") from None
+    except ModelError:
+        raise
+    except Exception as e:  # the exporter or the quantizer failed on this model
+        raise ModelError(f"cannot export {source} to ONNX: {e}; RAGQA_EMBED_BACKEND=torch embeds it with torch") from None
+    log.info("exported %s to ONNX in %s", source, final)
+    return final
+
+
+def _export(source: Path, final: Path) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_parts(final.parent)
     work = Path(tempfile.mkdtemp(dir=final.parent, prefix=".export-"))
@@ -124,8 +138,6 @@ def ensure_export(source: Path) -> Path:
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    log.info("exported %s to ONNX in %s", source, final)
-    return final
 
 
 def _remove_stale_parts(folder: Path, older_than_s: float = 3600) -> None:

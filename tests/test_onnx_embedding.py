@@ -127,9 +127,17 @@ def test_a_failed_export_leaves_nothing(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(ox, "_quantize", fails)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ModelError, match="disk full.*RAGQA_CACHE_DIR"):
         ox.ensure_export(default_embedder_path())
     assert list((tmp_path / "onnx").iterdir()) == []
+
+
+def test_a_cache_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("RAGQA_CACHE_DIR", str(blocker))
+    with pytest.raises(ModelError, match="cannot write the ONNX export.*RAGQA_EMBED_BACKEND=torch"):
+        ox.OnnxEmbedder(quantized=True).embed(["a question"])
 
 
 def test_a_model_with_more_than_pooling_is_refused(tmp_path):
