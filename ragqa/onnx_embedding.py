@@ -288,6 +288,7 @@ class OnnxEmbedder:
 
     @property
     def dimension(self) -> int:
+        self.session(bulk=False)  # asked when an index opens: an export that cannot be made fails there, once
         return self.config["dimension"]
 
     @property

@@ -49,3 +49,19 @@ def test_bad_setting_is_one_red_line(tmp_path):
 def test_reindex_with_an_unknown_kind_is_one_red_line(tmp_path):
     r = run("reindex", "--index", str(tmp_path / "none"), "--kind", "hnsw")
     assert r.returncode == 1 and "index kind 'hnsw'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_embedder_export_that_cannot_be_written_is_one_line_before_anything_is_made(tmp_path):
+    import os
+
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("x")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("A sentence to ingest.")
+    env = {**os.environ, "RAGQA_CACHE_DIR": str(blocker)}
+    r = run("ingest", str(docs), "--index", str(tmp_path / "ix"), env=env)
+    assert r.returncode == 1
+    assert "cannot write the ONNX export" in r.stderr and "RAGQA_EMBED_BACKEND=torch" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    assert not (tmp_path / "ix").exists()
