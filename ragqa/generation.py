@@ -175,6 +175,31 @@ class _LogprobRecorder:
         return scores
 
 
+_LOG_CALLBACK = None  # kept referenced: llama.cpp calls it for as long as the process lives
+
+
+def route_llama_logs() -> None:
+    """llama.cpp's own log lines go to this module's logger at debug level, never to the
+    terminal: llama-cpp-python prints some even with verbose=False (a Gemma 3 GGUF's
+    "llama_kv_cache_iswa: using full-size SWA cache" on every load), and the library
+    never prints."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def callback(level, text, user_data):
+        line = text.decode("utf-8", "replace").rstrip()
+        if line:
+            log.debug("llama.cpp: %s", line)
+
+    _LOG_CALLBACK = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
 class LlamaCppGenerator:
     def __init__(self, model_path: str | None = None, *, n_ctx: int = 2048, n_gpu_layers: int = 0,
                  n_threads: int = 0, seed: int = 42, check: bool = True, prefix_cache: bool = False):
@@ -212,6 +237,7 @@ class LlamaCppGenerator:
                 from llama_cpp import Llama
             except ImportError as e:  # pragma: no cover - install problem
                 raise ModelError(f"llama-cpp-python is not installed: {e}") from None
+            route_llama_logs()
             if self.check:  # a build this CPU cannot run would kill the process: find out in a child first
                 from .llama_check import smoke
 

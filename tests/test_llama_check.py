@@ -90,3 +90,21 @@ def test_status_shows_the_build_and_the_cpu():
     assert info.startswith(f"llama-cpp-python {llama_check.LLAMA_CPP_VERSION}: ") and "CPU : " in info
     if platform.machine() == "x86_64":
         assert "AVX2 = 1" in info  # the portable x86 build's baseline
+
+
+def test_llama_cpp_log_lines_go_to_logging_not_to_stderr():
+    """Loading a GGUF makes llama.cpp log dozens of lines; ragqa routes them to its logger
+    at debug level (llama-cpp-python would print some to stderr even with verbose=False)."""
+    import subprocess
+    import sys
+
+    code = ("import logging, sys\n"
+            "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format='%(name)s %(message)s')\n"
+            "from ragqa.generation import LlamaCppGenerator, SamplingParams\n"
+            "g = LlamaCppGenerator(check=False)\n"
+            "print(''.join(g.chat([{'role': 'user', 'content': 'Say yes.'}], SamplingParams(max_tokens=2))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    routed = [line for line in out.stdout.splitlines() if line.startswith("ragqa.generation llama.cpp: ")]
+    assert len(routed) > 10, out.stdout[-2000:]
+    assert out.stderr.strip() == "", out.stderr[-2000:]
