@@ -30,12 +30,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("page")
+def start_server(base: Path, **settings: str):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")},
-           "RAGQA_INDEX": str(base / "index"), "RAGQA_API_KEY": KEY, "RAGQA_CALIBRATION": "off",
-           "RAGQA_MAX_UPLOAD_MB": str(64 / 1024)}
+           "RAGQA_INDEX": str(base / "index"), "RAGQA_API_KEY": KEY, **settings}
     port = _free_port()
     log = open(base / "server.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "ragqa.cli", "serve", "--port", str(port)],
@@ -52,6 +49,13 @@ def server(tmp_path_factory):
             return False
 
     wait_for(up, 180, "the server to start")
+    return proc, log, url
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("page")
+    proc, log, url = start_server(base, RAGQA_CALIBRATION="off", RAGQA_MAX_UPLOAD_MB=str(64 / 1024))
     yield {"url": url, "base": base}
     proc.terminate()
     proc.wait(60)
@@ -194,3 +198,30 @@ def test_errors_are_shown_in_words(server, browser, tmp_path):
     d.find_element(By.ID, "file-input").send_keys(str(unsupported))
     wait_for(lambda: visible_text(d, "#docs-error"), 60, "the upload's error")
     assert "notes.xyz" in visible_text(d, "#docs-error") or "could not" in visible_text(d, "#docs-error")
+
+
+def test_with_the_bundled_calibration_the_page_says_no_threshold_is_certified(tmp_path_factory, browser):
+    """What a new user sees with the defaults: the bundled 135M model's calibration certifies
+    no threshold, so the draft is shown withdrawn, and the page says why."""
+    from selenium.webdriver.common.by import By
+
+    proc, log, url = start_server(tmp_path_factory.mktemp("page-default"))
+    try:
+        job = httpx.post(url + "/v1/documents", headers=AUTH, files={"file": ("lighthouse.txt", FACT.encode(), "text/plain")})
+        wait_for(lambda: httpx.get(url + f"/v1/jobs/{job.json()['job']['id']}", headers=AUTH).json()["state"] == "done",
+                 120, "the upload's job")
+        d = browser
+        d.get(url + "/")
+        d.execute_script(f"sessionStorage.setItem('ragqa-api-key', '{KEY}')")
+        d.get(url + "/")
+        wait_for(lambda: "lighthouse" in visible_text(d, "#documents"), 30, "the document list")
+        turn = ask(d, "Who was the first keeper of the Kellan Island lighthouse?")
+        assert "Withheld" in turn.find_element(By.CSS_SELECTOR, ".outcome").text
+        assert "target risk" in turn.find_element(By.CSS_SELECTOR, ".reason").text
+        label = turn.find_element(By.CSS_SELECTOR, ".confidence .label").text
+        assert "calibrated" in label and "uncalibrated" not in label and "no certified threshold" in label
+        assert "withdrawn" in turn.find_element(By.CSS_SELECTOR, ".draft").get_attribute("class")
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        log.close()
