@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,17 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ragqa.file_reader import peak_rss_mb  # noqa: E402
+
 BACKENDS = ("torch", "onnx", "onnx-int8")
 N_QUESTIONS_TIMED = 50
-
-
-def _peak_mb() -> float:
-    """This process's peak resident memory (VmHWM: unlike getrusage's maxrss, not carried
-    over from the parent that forked it)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _questions(path: Path) -> list[dict]:
@@ -78,7 +70,7 @@ def child_backend(backend: str, corpus: Path, questions: Path, texts_out: Path) 
             quality[mode] = {"recall@5": rep["recall@5"], "ndcg@10": rep["ndcg@10"]}
         rag.close()
     return {"backend": backend, "chunks": ingested.chunks_embedded, "ingest_s": ingest_s, "reingest_s": reingest_s,
-            "question_p50_ms": statistics.median(times) * 1000, "quality": quality, "peak_mb": _peak_mb()}
+            "question_p50_ms": statistics.median(times) * 1000, "quality": quality, "peak_mb": peak_rss_mb()}
 
 
 def child_raw(texts_file: Path, questions: Path) -> dict:
@@ -101,7 +93,7 @@ def child_raw(texts_file: Path, questions: Path) -> dict:
         model.encode([q["question"]], normalize_embeddings=True)
         times.append(time.perf_counter() - t)
     return {"texts": len(texts), "encode_s": encode_s, "question_p50_ms": statistics.median(times) * 1000,
-            "peak_mb": _peak_mb()}
+            "peak_mb": peak_rss_mb()}
 
 
 def _child(*args: str) -> dict:
@@ -123,14 +115,15 @@ def main() -> None:
     if (a.scifact / "corpus").is_dir():
         sets.append(("scifact", a.scifact / "corpus", a.scifact / "questions_train.jsonl"))
 
-    from ragqa import onnx_embedding
+    from ragqa import llama_check, onnx_embedding
     from ragqa.models import default_embedder_path
 
     t = time.perf_counter()
     folder = onnx_embedding.ensure_export(default_embedder_path())
     print(f"ONNX export: {folder} ({time.perf_counter() - t:.1f} s here; "
           f"{json.loads((folder / 'export.json').read_text())['seconds']} s when it was made)")
-    print(f"cores: {os.cpu_count()}; cpu: {_cpu()}")
+    cpu = llama_check.cpu()
+    print(f"cores: {os.cpu_count()}; cpu: {cpu['name']}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, corpus, questions in sets:
@@ -140,18 +133,8 @@ def main() -> None:
             results.append({"corpus": name, "raw_torch": raw, "backends": rows})
             _print(name, raw, rows)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps({"cpu": _cpu(), "cores": os.cpu_count(), "results": results}, indent=2) + "\n")
+    a.out.write_text(json.dumps({"cpu": cpu["name"], "cores": os.cpu_count(), "results": results}, indent=2) + "\n")
     print(f"saved {a.out}")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def _print(name: str, raw: dict, rows: list[dict]) -> None:
