@@ -235,6 +235,8 @@ class OnnxEmbedder:
         # fastest (1.26x; 1.01x in batches of 32).
         self.batch_size = 1 if quantized else 4
         self._sessions: dict[bool, Any] = {}
+        self._folder: Path | None = None
+        self._inputs: list[str] = []
         self._tokenizer = None
         self._counter = None
         self._config: dict | None = None
@@ -259,7 +261,7 @@ class OnnxEmbedder:
                 import onnxruntime as ort
             except ImportError as e:  # pragma: no cover - install problem
                 raise ModelError(f"onnxruntime is not installed: {e}") from None
-            folder = ensure_export(self.source)
+            folder = self._export_folder()
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
@@ -267,8 +269,14 @@ class OnnxEmbedder:
             options.add_session_config_entry("session.intra_op.allow_spinning", "1" if bulk else "0")
             path = folder / (INT8_FILE if self.quantized else FLOAT_FILE)
             self._sessions[bulk] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            self._inputs = json.loads((folder / "export.json").read_text(encoding="utf-8"))["inputs"]
         return self._sessions[bulk]
+
+    def _export_folder(self) -> Path:
+        """The export (made if needed) and the input names it takes: found once, for both sessions."""
+        if self._folder is None:
+            self._folder = ensure_export(self.source)
+            self._inputs = json.loads((self._folder / "export.json").read_text(encoding="utf-8"))["inputs"]
+        return self._folder
 
     def _tokenizers(self):
         if self._tokenizer is None:
