@@ -146,10 +146,11 @@ def bench_contention(tmp: Path, env: dict) -> None:
           f"{statistics.median(busy) / statistics.median(idle):.2f}x; jobs meanwhile {jobs}")
 
 
-def wait_up(client, server) -> None:
+def wait_up(client, server, timeout: float = 300) -> None:
+    """Until the server answers /healthz; SystemExit if it exits or takes over `timeout` s."""
     import httpx
 
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + timeout
     while True:
         try:
             if client.get("/healthz").status_code == 200:
@@ -157,7 +158,8 @@ def wait_up(client, server) -> None:
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline or server.poll() is not None:
-            raise SystemExit(f"server did not start: {server.stderr.read() if server.poll() is not None else ''}")
+            said = server.stderr.read() if server.stderr is not None and server.poll() is not None else ""
+            raise SystemExit(f"server did not start: {said}")
         time.sleep(0.2)
 
 

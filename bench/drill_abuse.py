@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
+from bench_service import free_port, wait_up  # the same server helpers as the service benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "drill-key-8c2e"
@@ -44,12 +45,6 @@ class Drill:
     def seen(self, r: httpx.Response) -> httpx.Response:
         self.bodies.append(r.text)
         return r
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def trickle(port: int, seconds: float) -> str:
@@ -89,16 +84,7 @@ def main() -> int:
                                 stdout=log, stderr=subprocess.STDOUT)
         c = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if c.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.3)
+            wait_up(c, proc, timeout=120)
             probe(d, c, port, uploads)
         finally:
             proc.terminate()
