@@ -42,6 +42,12 @@ async def _until_done(client, job_id):
     raise AssertionError("the job did not finish")
 
 
+async def _ingested(client, name: str = "kellan.txt") -> None:
+    """Upload FACT as `name` and wait until the in-process worker has ingested it."""
+    r = await client.post("/v1/documents", headers=AUTH, files={"file": (name, FACT, "text/plain")})
+    assert (await _until_done(client, r.json()["job"]["id"]))["state"] == "done"
+
+
 def test_the_key_is_needed_everywhere_but_healthz(tmp_path):
     async def scenario(c):
         assert (await c.get("/healthz")).status_code == 200
@@ -72,8 +78,7 @@ def test_upload_is_ingested_by_the_worker_then_answered_with_its_citation(tmp_pa
 
 def test_ask_streams_tokens_then_one_answer_event(tmp_path):
     async def scenario(c):
-        r = await c.post("/v1/documents", headers=AUTH, files={"file": ("kellan.txt", FACT, "text/plain")})
-        await _until_done(c, r.json()["job"]["id"])
+        await _ingested(c)
         r = await c.post("/v1/ask", headers=AUTH, json={"question": "When was the Kellan Island lighthouse finished?",
                                                          "stream": True})
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -105,8 +110,7 @@ def test_limits_and_bad_requests_are_json_errors(tmp_path):
 @pytest.mark.parametrize("stream", [False, True])
 def test_openai_chat_completions_shape(tmp_path, stream):
     async def scenario(c):
-        r = await c.post("/v1/documents", headers=AUTH, files={"file": ("kellan.txt", FACT, "text/plain")})
-        await _until_done(c, r.json()["job"]["id"])
+        await _ingested(c)
         body = {"model": "ragqa", "stream": stream,
                 "messages": [{"role": "user", "content": "When was the Kellan Island lighthouse finished?"}]}
         r = await c.post("/v1/chat/completions", headers=AUTH, json=body)
@@ -151,8 +155,7 @@ def test_the_page_and_its_files_are_served_without_the_key_and_load_nothing_from
 
 def test_status_gives_the_threshold_and_ask_takes_the_conversation(tmp_path):
     async def scenario(c):
-        r = await c.post("/v1/documents", headers=AUTH, files={"file": ("lighthouse.txt", FACT, "text/plain")})
-        await _until_done(c, r.json()["job"]["id"])
+        await _ingested(c, "lighthouse.txt")
         status = (await c.get("/v1/status", headers=AUTH)).json()
         assert status["threshold"] == 0.5  # uncalibrated: the default threshold
         first = (await c.post("/v1/ask", headers=AUTH, json={"question": "When was the Kellan Island lighthouse finished?"})).json()

@@ -151,12 +151,17 @@ def test_a_model_with_more_than_pooling_is_refused(tmp_path):
         ox.pooling_mode(tmp_path / "nothing")
 
 
+def one_file_folder(tmp_path: Path, name: str, text: str) -> Path:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / name).write_text(text)
+    return docs
+
+
 def test_an_index_keeps_its_backend_and_refuses_vectors_of_another_kind(tmp_path, in_cache):
     from ragqa import RAG
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("The Erie Canal was completed in 1825 and linked the Hudson River to Lake Erie.")
+    docs = one_file_folder(tmp_path, "a.txt", "The Erie Canal was completed in 1825 and linked the Hudson River to Lake Erie.")
     with RAG(tmp_path / "ix", embed_backend="onnx-int8") as rag:
         rag.ingest([docs])
     manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
@@ -174,9 +179,7 @@ def test_float_backends_share_an_index(tmp_path, in_cache):
     """torch and float ONNX vectors agree to 0.99999: an index made with one is searched with the other."""
     from ragqa import RAG
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "b.txt").write_text("Thomas Savery patented the first practical steam engine in 1698.")
+    docs = one_file_folder(tmp_path, "b.txt", "Thomas Savery patented the first practical steam engine in 1698.")
     with RAG(tmp_path / "ix", embed_backend="torch") as rag:
         rag.ingest([docs])
     with RAG(tmp_path / "ix", embed_backend="onnx") as rag:
