@@ -22,7 +22,7 @@ from .ingest import EventHandler, IngestReport, run_ingest
 from .prompts import condense_messages
 from .retrieval import Retriever
 from .settings import Settings
-from .store import MANIFEST, VECTORS, Store, file_stamp, no_index, recorded_backend
+from .store import MANIFEST, VECTORS, Store, file_stamp, no_index, read_manifest, recorded_backend
 from .textutil import content_words
 from .types import Answer, Filters, Hit
 
@@ -142,13 +142,8 @@ class RAG:
         """The identities a calibration is tied to, read without loading either model."""
         gen = self.generator
         ident = getattr(gen, "identity", None) or {"name": gen.name}
-        manifest = self.index_dir / MANIFEST
-        if manifest.exists():
-            import json
-
-            emb = json.loads(manifest.read_text(encoding="utf-8")).get("embedder", {})
-        else:
-            emb = self._embedder_info()
+        manifest = read_manifest(self.index_dir)
+        emb = manifest.get("embedder", {}) if manifest is not None else self._embedder_info()
         return {"generator": ident, "embedder": {"name": emb.get("name"), "dimension": emb.get("dimension")}}
 
     def _embedder_info(self) -> dict:

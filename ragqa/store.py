@@ -118,9 +118,9 @@ class Store:
         writer lock is then held until close, or, with hold_lock=False, only inside
         `writing()` blocks. `lock_timeout` (seconds) is how long to wait for it."""
         index_dir = Path(index_dir)
-        manifest_path = index_dir / MANIFEST
-        if manifest_path.exists():
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        found = read_manifest(index_dir)
+        if found is not None:
+            manifest = found
             if embedder_info is not None:
                 check_embedder(manifest, embedder_info, index_dir)
         elif write:
@@ -373,15 +373,21 @@ def check_embedder(manifest: dict, embedder_info: dict, index_dir: Path) -> None
         )
 
 
+def read_manifest(index_dir: Path) -> dict | None:
+    """An index's manifest, or None when there is no index there."""
+    path = Path(index_dir) / MANIFEST
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
 def recorded_backend(index_dir: Path) -> str | None:
     """The embedding backend an existing index was built with (torch when its manifest
-    predates backends), or None when there is no index yet."""
-    path = Path(index_dir) / MANIFEST
+    predates backends), or None when there is no index yet (or none that can be read:
+    opening it says why)."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = read_manifest(index_dir)
     except (OSError, ValueError):
         return None
-    return manifest.get("embedder", {}).get("backend") or "torch"
+    return None if manifest is None else manifest.get("embedder", {}).get("backend") or "torch"
 
 
 def file_stamp(path: Path) -> tuple[int, int, int] | None:
