@@ -41,6 +41,28 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def start_server(base: Path, env: dict[str, str]):
+    """A `ragqa serve` process on a free port, its output in base/server.log, once it
+    answers /healthz: (process, log, url)."""
+    port = _free_port()
+    log = open(base / "server.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "ragqa.cli", "serve", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        if proc.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"server exited: {log.read()}")
+        try:
+            return httpx.get(url + "/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(up, 180, "the server to start")
+    return proc, log, url
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("http")
@@ -54,22 +76,8 @@ def server(tmp_path_factory):
                             env=env, capture_output=True, text=True, timeout=120)
     assert queued.returncode == 0, queued.stderr
     assert [len(j["payload"]["paths"]) for j in json.loads(queued.stdout)] == [3]  # one job for the three files
-    port = _free_port()
-    log = open(base / "server.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "ragqa.cli", "serve", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
-
-    def up():
-        if proc.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"server exited: {log.read()}")
-        try:
-            return client.get("/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(up, 180, "the server to start")
+    proc, log, url = start_server(base, env)
+    client = httpx.Client(base_url=url, timeout=120)
     wait_for(lambda: client.get("/v1/status", headers=AUTH).json()["jobs"]["done"] == 1, 180, "the demo corpus")
     yield {"client": client, "index": index, "base": base, "proc": proc, "log": log}
     proc.terminate()

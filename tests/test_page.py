@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.test_http import _free_port, wait_for
+from tests.test_http import start_server as start_http_server
+from tests.test_http import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -33,23 +32,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 def start_server(base: Path, **settings: str):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")},
            "RAGQA_INDEX": str(base / "index"), "RAGQA_API_KEY": KEY, **settings}
-    port = _free_port()
-    log = open(base / "server.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "ragqa.cli", "serve", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        if proc.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"server exited: {log.read()}")
-        try:
-            return httpx.get(url + "/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(up, 180, "the server to start")
-    return proc, log, url
+    return start_http_server(base, env)
 
 
 @pytest.fixture(scope="module")
