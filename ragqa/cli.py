@@ -264,13 +264,28 @@ def calibrate(
 @app.command()
 def reindex(
     index: IndexOpt = None,
-    kind: Annotated[str, typer.Option("--kind", help="auto (what the index's size calls for), flat (exact) or ivf.")] = "auto",
+    kind: Annotated[str, typer.Option("--kind", help="auto (what the index's size calls for), flat (exact), "
+                                                     "ivf (FAISS) or hnsw (pgvector).")] = "auto",
     nlist: Annotated[int, typer.Option("--nlist", help="Inverted lists for ivf (0: about 4 x sqrt(vectors)).")] = 0,
 ) -> None:
-    """Rebuild the vector index: exact while small, an inverted file (IVF) when large.
-    Ingest switches on its own as the collection grows; this forces a type."""
+    """Rebuild the vector index: exact while small; when large, an inverted file (IVF,
+    FAISS) or HNSW (pgvector). Ingest switches on its own as the collection grows; this
+    forces a type."""
     with _rag(index) as rag:
         described = rag.reindex(kind, nlist)
+    console.print(f"vectors of {rag.index_dir} now in {described}", highlight=False)
+
+
+@app.command("migrate-vectors")
+def migrate_vectors(
+    to: Annotated[str, typer.Option("--to", help="faiss (a file in the index folder) or pgvector (the PostgreSQL "
+                                                 "database of RAGQA_DATABASE_URL).")],
+    index: IndexOpt = None,
+) -> None:
+    """Move an index's vectors between FAISS and pgvector, with the same chunk ids. The
+    rows stay where they are (on PostgreSQL for pgvector); safe to run again after a crash."""
+    with _rag(index) as rag:
+        described = rag.migrate_vectors(to)
     console.print(f"vectors of {rag.index_dir} now in {described}", highlight=False)
 
 
@@ -288,7 +303,7 @@ def status(
         console.print_json(json.dumps(info))
         return
     table = Table(title=f"Index {info['index']}", show_header=False)
-    for key in ("documents", "chunks", "vectors", "vector_index", "database", "model", "calibration", "created_at", "ragqa_version"):
+    for key in ("documents", "chunks", "vectors", "vector_store", "vector_index", "database", "model", "calibration", "created_at", "ragqa_version"):
         table.add_row(key, str(info[key]))
     emb = info["embedder"] or {}
     table.add_row("embedder", f"{emb.get('name')} ({emb.get('dimension')} dims, {emb.get('max_tokens')} tokens)")

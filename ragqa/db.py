@@ -42,6 +42,14 @@ class ChunkRow(Base):
     n_tokens: Mapped[int] = mapped_column(Integer)
 
 
+class MetaRow(Base):
+    """An index's own records kept in its database: the manifest of an index whose vectors
+    live there too (pgvector), so that machines sharing only the database find it."""
+    __tablename__ = "index_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 def make_engine(url: str) -> Engine:
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":

@@ -229,7 +229,7 @@ def run_ingest(
         with store.writing():
             store.remove_documents(gone)
         report.removed = sorted(gone)
-    if store.vectors.dirty:
+    if store.vectors.dirty or store.in_database:  # pgvector: builds its HNSW index once large enough
         store.save()
     report.seconds = time.perf_counter() - started
     return report

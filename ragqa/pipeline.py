@@ -19,10 +19,11 @@ from .embedding import Embedder, make_embedder
 from .errors import ConfigError, InputError, NotFoundError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams
 from .ingest import EventHandler, IngestReport, run_ingest
+from .pgvectors import PgVectorIndex
 from .prompts import condense_messages
 from .retrieval import Retriever
 from .settings import Settings
-from .store import MANIFEST, VECTORS, Store, file_stamp, no_index, read_manifest, recorded_backend
+from .store import VECTORS, Store, file_stamp, no_index, read_manifest, recorded_backend
 from .textutil import content_words
 from .types import Answer, Filters, Hit
 
@@ -34,7 +35,8 @@ MAX_QUESTION_CHARS = 2000
 def embedder_for(settings: Settings) -> Embedder:
     """The embedder these settings name, on the backend set, else the one their index was
     built with, else the default for a new index."""
-    return make_embedder(settings, settings.embed_backend or recorded_backend(settings.index_dir))
+    return make_embedder(settings, settings.embed_backend
+                         or recorded_backend(settings.index_dir, settings.resolved_database_url))
 
 
 class RAG:
@@ -142,7 +144,7 @@ class RAG:
         """The identities a calibration is tied to, read without loading either model."""
         gen = self.generator
         ident = getattr(gen, "identity", None) or {"name": gen.name}
-        manifest = read_manifest(self.index_dir)
+        manifest = self._manifest()
         emb = manifest.get("embedder", {}) if manifest is not None else self._embedder_info()
         return {"generator": ident, "embedder": {"name": emb.get("name"), "dimension": emb.get("dimension")}}
 
@@ -185,21 +187,35 @@ class RAG:
         return report
 
     def reindex(self, kind: str = "auto", nlist: int = 0) -> str:
-        """Rebuild the vector index as `kind`: flat (exact), ivf, or auto (what its size calls
-        for, see ragqa.vectors). Returns the new index's description."""
-        if kind not in ("auto", "flat", "ivf"):
-            raise InputError(f"index kind {kind!r}: use auto, flat or ivf")
+        """Rebuild the vector index as `kind`: flat (exact), auto (what its size calls for),
+        ivf (FAISS, see ragqa.vectors) or hnsw (pgvector). Returns the new index's description."""
+        if kind not in ("auto", "flat", "ivf", "hnsw"):
+            raise InputError(f"index kind {kind!r}: use auto, flat, ivf (FAISS) or hnsw (pgvector)")
         self._require_index()
         with self._open_store(write=True) as store:
             return store.reindex(kind, nlist)
 
+    def migrate_vectors(self, to: str) -> str:
+        """Move the index's vectors to `to` (faiss or pgvector), keeping their chunk ids.
+        Returns the vector index's description there."""
+        self._require_index()
+        with self._open_store(write=True, any_store=True) as store:
+            described = store.migrate_vectors(to)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        return described
+
+    def _manifest(self) -> dict | None:
+        return read_manifest(self.index_dir, self.settings.resolved_database_url)
+
     def _require_index(self) -> None:
-        if not (self.index_dir / MANIFEST).exists():
+        if self._manifest() is None:
             raise no_index(self.index_dir)
 
     def documents(self) -> list[dict[str, Any]]:
         """Every document of the index: name, path, chunks, size, content hash, updated."""
-        if not (self.index_dir / MANIFEST).exists():
+        if self._manifest() is None:
             return []
         with self._open_store() as store:
             return [{"name": d.name, "path": d.path, "chunks": d.n_chunks, "bytes": d.size, "sha256": d.sha256,
@@ -223,11 +239,13 @@ class RAG:
         return paths
 
     def _open_store(self, embedder_info: dict | None = None, chunking: dict | None = None, *, write: bool = False,
-                    hold_lock: bool = True) -> Store:
-        """This index's store, with the settings' vector-index and lock options."""
+                    hold_lock: bool = True, any_store: bool = False) -> Store:
+        """This index's store, with the settings' vector-index and lock options (any_store:
+        wherever its vectors are, whatever RAGQA_VECTOR_STORE says)."""
         s = self.settings
         return Store.open(self.index_dir, s.resolved_database_url, embedder_info, chunking, write=write, hold_lock=hold_lock,
-                          ivf_min_vectors=s.ivf_min_vectors, nprobe=s.nprobe, lock_timeout=s.lock_timeout)
+                          vector_store=None if any_store else s.vector_store, ivf_min_vectors=s.ivf_min_vectors, nprobe=s.nprobe,
+                          lock_timeout=s.lock_timeout, ef_search=s.ef_search, hnsw_min_vectors=s.hnsw_min_vectors)
 
     # --- ask ----------------------------------------------------------------------
 
@@ -305,13 +323,16 @@ class RAG:
         try:
             counts = store.counts()
             vector_index = store.vectors.describe()
+            sizes = {p.name: p.stat().st_size for p in sorted(self.index_dir.iterdir())
+                     if p.is_file() and not p.name.startswith(".")} if self.index_dir.is_dir() else {}
+            if isinstance(store.vectors, PgVectorIndex):
+                sizes["chunk_vectors (in the database)"] = store.vectors.bytes_used()
         finally:
             store.close()
-        sizes = {p.name: p.stat().st_size for p in sorted(self.index_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
         s = self.settings
         return {
             "index": str(self.index_dir), "database": redact(s.resolved_database_url), **counts,
-            "vector_index": vector_index,
+            "vector_store": store.vector_store, "vector_index": vector_index,
             "embedder": store.manifest.get("embedder"), "chunking": store.manifest.get("chunking"),
             "model": str(s.model_path or "default (SmolLM2-135M-Instruct Q4_1)"),
             "calibration": self.calibration_summary(),

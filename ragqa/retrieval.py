@@ -37,13 +37,10 @@ class Retriever:
         if vector is None:
             vector = self.embedder.embed([query])[0]
         depth = max(k, self.depth)
-        allowed = self.store.chunk_ids(filters) if filters else None
-        if allowed is not None and not allowed:
-            return []
-        dense = self.store.vectors.search(vector, depth, allowed) if self.mode != "lexical" else []
+        dense = self.store.dense_search(vector, depth, filters) if self.mode != "lexical" else []
         lexical = self.store.lexical_search(query, depth, filters) if self.mode != "dense" else []
         cosine = dict(dense)
-        cosine.update(self.store.vectors.similarity(vector, [i for i, _ in lexical if i not in cosine]))
+        cosine.update(self.store.similarity(vector, [i for i, _ in lexical if i not in cosine]))
         if self.mode == "hybrid":
             order = fuse(dense, lexical, cosine, method=self.fusion, dense_weight=self.dense_weight,
                          lexical_weight=self.lexical_weight, rrf_k=self.rrf_k)

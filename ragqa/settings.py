@@ -45,6 +45,9 @@ class Settings:
     index_dir: Path = setting(Path("indexes/default"), "index directory")
     database_url: str | None = setting(None, "SQLAlchemy URL of the database (default sqlite:///<index>/ragqa.db; "
                                              "PostgreSQL: postgresql+psycopg://user@host/db)")
+    vector_store: str | None = setting(None, "where the vectors live: faiss (a file in the index folder) or pgvector (the "
+                                             "PostgreSQL database, with the rows; default: the index's own, faiss for a new one)",
+                                       choices=("faiss", "pgvector"))
     # models (None = the bundled defaults)
     embedder: str | None = setting(None, "a sentence-transformers model directory or name (default: the bundled all-MiniLM-L6-v2)")
     model_path: str | None = setting(None, "a GGUF file (default: the bundled SmolLM2-135M-Instruct Q4_1)")
@@ -73,6 +76,8 @@ class Settings:
     lexical_weight: float = setting(1.0, "weight of lexical search in the fusion", low=0)
     ivf_min_vectors: int = setting(200_000, "exact search below this many vectors, an inverted file (IVF) from there on", low=0)
     nprobe: int = setting(0, "inverted lists searched per question, IVF only (0: an eighth of them)", low=0)
+    hnsw_min_vectors: int = setting(50_000, "pgvector: exact search below this many vectors, an HNSW index from there on", low=0)
+    ef_search: int = setting(40, "pgvector: HNSW candidates searched per question (more: better recall, slower)", low=1, high=1000)
     min_relevance: float = setting(0.25, "best retrieval score below this: nothing relevant, abstain before generating",
                                    low=-1, high=1)
     # The bundled 135M model loses the answer in long sources: on 100 SQuAD questions, 44

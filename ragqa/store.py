@@ -1,6 +1,16 @@
-"""One index: SQL rows (documents, chunks) and FAISS vectors kept in step, and a manifest.
+"""One index: SQL rows (documents, chunks) and vectors kept in step, and a manifest.
 
-Layout of an index directory:
+Two places for the vectors (the manifest's `vectors.store`):
+
+- faiss (the default): a file in the index folder, kept in step with the rows as below.
+- pgvector: a table in the index's PostgreSQL database (ragqa.pgvectors), written in the
+  rows' own transaction, and the manifest in the database too (table `index_meta`), so
+  that servers and workers on several machines share nothing but the database. None of
+  the folder's lock, marker or repair below applies: a transaction-scoped advisory lock
+  serialises the writes (each batch's few statements, not the embedding), and readers see
+  each commit at once. `migrate_vectors` moves an index between the two, with its ids.
+
+Layout of an index directory (faiss):
     manifest.json   embedder name and dimension, chunking, ragqa version
     ragqa.db        the SQLite database (unless RAGQA_DATABASE_URL names another)
     vectors.faiss   vectors keyed by chunk id
@@ -35,11 +45,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from . import __version__, lexical
-from .db import Base, ChunkRow, DocumentRow, make_engine
+from . import __version__, lexical, pgvectors
+from .db import Base, ChunkRow, DocumentRow, MetaRow, make_engine
 from .embedding import VECTOR_KIND
-from .errors import IndexMismatchError, IndexNotFoundError
+from .errors import ConfigError, IndexMismatchError, IndexNotFoundError, InputError
 from .locks import WriterLock
+from .pgvectors import EF_SEARCH, HNSW_MIN_VECTORS, PgVectorIndex
 from .types import Chunk, ChunkSpan, Filters
 from .vectors import IVF_MIN_VECTORS, NPROBE, VectorIndex, plan
 
@@ -51,6 +62,8 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 PENDING = ".write.pending"
+FAISS, PGVECTOR = "faiss", "pgvector"
+VECTOR_STORES = (FAISS, PGVECTOR)
 
 
 @dataclass(frozen=True)
@@ -81,10 +94,12 @@ class Store:
     """Open with `Store.open(...)` to read, `Store.open(..., write=True)` to change."""
 
     def __init__(self, index_dir: Path, database_url: str, manifest: dict, write: bool, *,
-                 ivf_min_vectors: int = IVF_MIN_VECTORS, nprobe: int = NPROBE, lock_timeout: float = 0.0):
+                 ivf_min_vectors: int = IVF_MIN_VECTORS, nprobe: int = NPROBE, lock_timeout: float = 0.0,
+                 ef_search: int = EF_SEARCH, hnsw_min_vectors: int = HNSW_MIN_VECTORS):
         self.index_dir = index_dir
         self.ivf_min_vectors = ivf_min_vectors
         self.nprobe = nprobe
+        self.ef_search, self.hnsw_min_vectors = ef_search, hnsw_min_vectors
         self.database_url = database_url
         self.manifest = manifest
         self.write = write
@@ -92,48 +107,83 @@ class Store:
         self.engine = make_engine(database_url)
         self.lock = WriterLock(index_dir, self.engine)
         self._lexical: bool | None = None
+        self.vectors: VectorIndex | PgVectorIndex
         if write:
             try:
-                self.lock.acquire(lock_timeout)
+                if not self.in_database:  # pgvector: the transactions serialise the writes
+                    self.lock.acquire(lock_timeout)
+                Base.metadata.create_all(self.engine)
+                lexical.ensure(self.engine)
+                if self.in_database:
+                    pgvectors.ensure(self.engine, self.dimension)
             except BaseException:
+                self.lock.release()
                 self.engine.dispose()
                 raise
-            Base.metadata.create_all(self.engine)
-            lexical.ensure(self.engine)
         self._load_vectors()
 
+    @property
+    def vector_store(self) -> str:
+        return vector_store_of(self.manifest)
+
+    @property
+    def in_database(self) -> bool:
+        return self.vector_store == PGVECTOR
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["embedder"]["dimension"])
+
     def _load_vectors(self) -> None:
+        if self.in_database:
+            self._vectors_stamp = None
+            self.vectors = PgVectorIndex(self.engine, self.dimension, ef_search=self.ef_search,
+                                         hnsw_min=self.hnsw_min_vectors)
+            return
         path = self.index_dir / VECTORS
         self._vectors_stamp = file_stamp(path)
-        self.vectors = VectorIndex.load(path, int(self.manifest["embedder"]["dimension"]), self.nprobe)
+        self.vectors = VectorIndex.load(path, self.dimension, self.nprobe)
 
     # --- opening -----------------------------------------------------------------
 
     @classmethod
     def open(cls, index_dir: Path, database_url: str, embedder_info: dict | None = None,
              chunking: dict | None = None, write: bool = False, hold_lock: bool = True,
-             **options) -> "Store":
+             vector_store: str | None = None, **options) -> "Store":
         """Open an index. With write=True, create it if missing (embedder_info and
         chunking are then recorded in its manifest) and repair a crashed write; the
         writer lock is then held until close, or, with hold_lock=False, only inside
-        `writing()` blocks. `lock_timeout` (seconds) is how long to wait for it."""
+        `writing()` blocks. `lock_timeout` (seconds) is how long to wait for it.
+        `vector_store`: faiss or pgvector for a new index; for an existing one, None or
+        the store it has (else IndexMismatchError: migrate it first)."""
         index_dir = Path(index_dir)
-        found = read_manifest(index_dir)
+        if vector_store not in (None, *VECTOR_STORES):
+            raise ConfigError(f"vector store {vector_store!r}: use one of {', '.join(VECTOR_STORES)}")
+        found = read_manifest(index_dir, database_url)
         if found is not None:
             manifest = found
             if embedder_info is not None:
                 check_embedder(manifest, embedder_info, index_dir)
+            has = vector_store_of(manifest)
+            if vector_store and vector_store != has:
+                raise IndexMismatchError(
+                    f"the index at {index_dir} keeps its vectors in {has}, not {vector_store}: "
+                    f"unset RAGQA_VECTOR_STORE, or move them with `ragqa migrate-vectors --to {vector_store}`")
         elif write:
             if embedder_info is None or chunking is None:
                 raise ValueError("a new index needs embedder_info and chunking")
-            index_dir.mkdir(parents=True, exist_ok=True)
+            vector_store = vector_store or FAISS
+            if vector_store == PGVECTOR:
+                require_postgres(database_url)
+            else:
+                index_dir.mkdir(parents=True, exist_ok=True)
             manifest = {
                 "format": 1,
                 "ragqa_version": __version__,
                 "created_at": _now().isoformat(timespec="seconds"),
                 "embedder": embedder_info,
                 "chunking": chunking,
-                "vectors": {"faiss": "IDMap2,Flat", "metric": "inner_product"},
+                "vectors": _vectors_entry(vector_store, "exact" if vector_store == PGVECTOR else "IDMap2,Flat"),
             }
         else:
             raise no_index(index_dir)
@@ -143,7 +193,7 @@ class Store:
                 store._write_manifest()
                 if store._needs_repair():
                     store.reconcile()
-                if hold_lock:
+                if hold_lock and not store.in_database:
                     store._mark_pending()
                 else:
                     store.lock.release()
@@ -159,7 +209,7 @@ class Store:
         interrupted), and save the vectors before letting the lock go."""
         if not self.write:
             raise RuntimeError("this index was opened for reading")
-        if self.lock.held:
+        if self.lock.held or self.in_database:
             yield self
             return
         self.lock.acquire(self.lock_timeout)
@@ -178,6 +228,8 @@ class Store:
 
     def _needs_repair(self) -> bool:
         """A write was interrupted (its marker is left), or rows and vectors differ in number."""
+        if self.in_database:
+            return False
         if (self.index_dir / PENDING).exists():
             return True
         with Session(self.engine) as s:
@@ -203,6 +255,10 @@ class Store:
         self.close()
 
     def _write_manifest(self) -> None:
+        if self.in_database:
+            with Session(self.engine) as s, s.begin():
+                s.merge(MetaRow(key="manifest", value=json.dumps(self.manifest, indent=2)))
+            return
         path = self.index_dir / MANIFEST
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
@@ -226,6 +282,8 @@ class Store:
         # a few statements for the whole batch, not a few per document (one flush per
         # document was 0.6 s of a 6.5 s ingest of 495 SQuAD paragraphs)
         with Session(self.engine) as s, s.begin():
+            if self.in_database:
+                pgvectors.lock_writes(s)
             replaced = s.scalars(select(DocumentRow.id).where(DocumentRow.path.in_([d.path for d in docs]))).all()
             old_chunk_ids = _delete_documents(s, list(replaced))
             now = _now()
@@ -237,30 +295,53 @@ class Store:
                                n_tokens=c.n_tokens) for row, d in zip(rows, docs) for i, c in enumerate(d.chunks)]
             s.add_all(chunks)
             s.flush()
-            new_ids = [c.id for c in chunks]  # in the order of the documents' vectors below
+            new_ids = np.asarray([c.id for c in chunks], dtype=np.int64)  # in the order of the vectors below
+            vectors = np.concatenate([d.vectors for d in docs if len(d.chunks)]) if len(new_ids) else None
+            if isinstance(self.vectors, PgVectorIndex):  # in this transaction (the old ones went with their rows)
+                self.vectors.add(s, new_ids, vectors)
+                return
         # committed: now the vectors follow
+        assert isinstance(self.vectors, VectorIndex)
         self.vectors.remove(old_chunk_ids)
-        if new_ids:
-            self.vectors.add(np.asarray(new_ids, dtype=np.int64), np.concatenate([d.vectors for d in docs if len(d.chunks)]))
+        if len(new_ids):
+            self.vectors.add(new_ids, vectors)
 
     def remove_documents(self, paths: Iterable[str]) -> int:
         paths = list(paths)
         if not paths:
             return 0
         with Session(self.engine) as s, s.begin():
+            if self.in_database:
+                pgvectors.lock_writes(s)
             doc_ids = s.scalars(select(DocumentRow.id).where(DocumentRow.path.in_(paths))).all()
-            chunk_ids = _delete_documents(s, doc_ids)
-        self.vectors.remove(chunk_ids)
+            chunk_ids = _delete_documents(s, doc_ids)  # pgvector: their vectors with them (ON DELETE CASCADE)
+        if isinstance(self.vectors, VectorIndex):
+            self.vectors.remove(chunk_ids)
         return len(doc_ids)
 
     def save(self) -> None:
-        """Save the vectors, first switching the index type if the collection's size calls for it."""
+        """Save the vectors, first switching the index type if the collection's size calls for it
+        (pgvector: nothing to save; the HNSW index is built once the collection is large enough)."""
+        if isinstance(self.vectors, PgVectorIndex):
+            if self.vectors.adapt():
+                log.info("vectors of %s now in %s", self.index_dir, self.vectors.describe())
+            return
         if self.vectors.adapt(self.ivf_min_vectors):
             log.info("vectors of %s now in %s", self.index_dir, self.vectors.describe())
         self._write_vectors()
 
     def reindex(self, kind: str = "auto", nlist: int = 0) -> str:
-        """Rebuild the vectors as `kind` (flat, ivf, or auto: what the size calls for) and save."""
+        """Rebuild the vectors as `kind` and save: FAISS flat, ivf, or auto (what the size calls
+        for); pgvector hnsw, flat (exact: no ANN index) or auto."""
+        if isinstance(self.vectors, PgVectorIndex):
+            if kind in ("ivf",):
+                raise InputError("pgvector indexes are hnsw or flat (exact); ivf is for FAISS")
+            if kind == "auto":
+                kind = pgvectors.HNSW if len(self.vectors) >= self.hnsw_min_vectors else pgvectors.EXACT
+            self.vectors.rebuild(pgvectors.EXACT if kind == "flat" else kind)
+            return self.vectors.describe()
+        if kind == "hnsw":
+            raise InputError("hnsw is for pgvector; FAISS indexes are flat or ivf")
         if kind == "auto":
             kind, nlist = plan(len(self.vectors), self.ivf_min_vectors)
         self.vectors.rebuild(kind, nlist)
@@ -269,14 +350,16 @@ class Store:
 
     def _write_vectors(self) -> None:
         """Save the vectors, the manifest first recording their index type if it changed."""
+        assert isinstance(self.vectors, VectorIndex)
         if self.manifest.get("vectors", {}).get("faiss") != self.vectors.factory:
-            self.manifest["vectors"] = {"faiss": self.vectors.factory, "metric": "inner_product"}
+            self.manifest["vectors"] = _vectors_entry(FAISS, self.vectors.factory)
             self._write_manifest()
         self.vectors.save(self.index_dir / VECTORS)
         self._vectors_stamp = file_stamp(self.index_dir / VECTORS)
 
     def reconcile(self) -> dict[str, int]:
         """Make rows and vectors agree after a crash: the rows are the record."""
+        assert isinstance(self.vectors, VectorIndex)
         with Session(self.engine) as s:
             chunk_ids = set(s.scalars(select(ChunkRow.id)).all())
         vector_ids = self.vectors.ids()
@@ -314,6 +397,19 @@ class Store:
             for c, name, path in rows
         }
 
+    def dense_search(self, query: "np.ndarray", k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """The k nearest chunks (id, cosine), best first, among those the filters allow."""
+        if isinstance(self.vectors, PgVectorIndex):  # the filter is SQL beside the vectors
+            return self.vectors.search(query, k, _where(filters) if filters else None)
+        allowed = self.chunk_ids(filters) if filters else None
+        if allowed is not None and not allowed:
+            return []
+        return self.vectors.search(query, k, allowed)
+
+    def similarity(self, query: "np.ndarray", ids: Sequence[int]) -> dict[int, float]:
+        """Cosine of the query with these chunks' vectors."""
+        return self.vectors.similarity(query, ids)
+
     def lexical_search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """BM25 hits (chunk id, score), best first; empty where the database has no lexical index."""
         if self._lexical is None:
@@ -329,6 +425,61 @@ class Store:
         sql = text(f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {condition}")
         with self.engine.connect() as conn:
             return [int(r[0]) for r in conn.execute(sql, params)]
+
+    # --- moving the vectors -----------------------------------------------------------
+
+    def migrate_vectors(self, to: str) -> str:
+        """Move the vectors to the other store (faiss <-> pgvector), with the same chunk ids.
+        Each way, the new copy is complete before the manifest that points at it is, and the
+        old copy goes last: a crash leaves the index whole in one store or the other, and the
+        migration can be run again. Returns the new vector index's description."""
+        if to not in VECTOR_STORES:
+            raise InputError(f"vector store {to!r}: use one of {', '.join(VECTOR_STORES)}")
+        if to == self.vector_store:
+            return self.vectors.describe()
+        if not self.write:
+            raise RuntimeError("this index was opened for reading")
+        require_postgres(self.database_url)
+        import numpy as np
+
+        if to == PGVECTOR:
+            assert isinstance(self.vectors, VectorIndex)
+            if self._needs_repair():
+                self.reconcile()
+            ids = np.sort(np.fromiter(self.vectors.ids(), dtype=np.int64))
+            vectors = self.vectors.vectors(ids)
+            pgvectors.ensure(self.engine, self.dimension)
+            self.manifest["vectors"] = _vectors_entry(PGVECTOR, pgvectors.EXACT)
+            with Session(self.engine) as s, s.begin():  # the vectors and the manifest that points at them
+                pgvectors.lock_writes(s)
+                s.execute(text(f"DELETE FROM {pgvectors.TABLE}"))  # a migration a crash interrupted
+                pgvectors.PgVectorIndex.add_rows(s, ids, vectors)
+                s.merge(MetaRow(key="manifest", value=json.dumps(self.manifest, indent=2)))
+            (self.index_dir / MANIFEST).unlink(missing_ok=True)  # from here on the database's manifest is read
+            (self.index_dir / VECTORS).unlink(missing_ok=True)
+            (self.index_dir / PENDING).unlink(missing_ok=True)
+            self.lock.release()
+            self._load_vectors()
+            self.save()  # HNSW, if the collection is large enough
+            return self.vectors.describe()
+        assert isinstance(self.vectors, PgVectorIndex)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire(self.lock_timeout)
+        ids, vectors = self.vectors.dump()
+        faiss_index = VectorIndex(self.dimension, nprobe=self.nprobe)
+        faiss_index.add(ids, vectors)
+        faiss_index.adapt(self.ivf_min_vectors)
+        self.manifest["vectors"] = _vectors_entry(FAISS, faiss_index.factory)
+        faiss_index.save(self.index_dir / VECTORS)
+        path = self.index_dir / MANIFEST
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)  # from here on the folder's manifest is read
+        with Session(self.engine) as s, s.begin():
+            s.execute(text(f"DROP TABLE IF EXISTS {pgvectors.TABLE}"))
+            s.execute(delete(MetaRow).where(MetaRow.key == "manifest"))
+        self._load_vectors()
+        return self.vectors.describe()
 
     def counts(self) -> dict[str, int]:
         with Session(self.engine) as s:
@@ -373,19 +524,47 @@ def check_embedder(manifest: dict, embedder_info: dict, index_dir: Path) -> None
         )
 
 
-def read_manifest(index_dir: Path) -> dict | None:
-    """An index's manifest, or None when there is no index there."""
+def read_manifest(index_dir: Path, database_url: str | None = None) -> dict | None:
+    """An index's manifest, or None when there is no index there: the index folder's file
+    (faiss), else, on PostgreSQL, the one kept in the database (pgvector)."""
     path = Path(index_dir) / MANIFEST
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    if not database_url or not database_url.startswith("postgresql"):
+        return None
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT to_regclass('index_meta') IS NOT NULL")).scalar():
+                found = conn.execute(select(MetaRow.value).where(MetaRow.key == "manifest")).scalar()
+                return json.loads(found) if found else None
+        return None
+    finally:
+        engine.dispose()
 
 
-def recorded_backend(index_dir: Path) -> str | None:
+def vector_store_of(manifest: dict) -> str:
+    """Where an index keeps its vectors (faiss for manifests that predate the choice)."""
+    return manifest.get("vectors", {}).get("store") or FAISS
+
+
+def _vectors_entry(store: str, index: str) -> dict:
+    return {"store": store, "index" if store == PGVECTOR else "faiss": index, "metric": "inner_product"}
+
+
+def require_postgres(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        raise ConfigError("the pgvector vector store needs a PostgreSQL database: set RAGQA_DATABASE_URL="
+                          "postgresql+psycopg://... (its server needs the pgvector extension)")
+
+
+def recorded_backend(index_dir: Path, database_url: str | None = None) -> str | None:
     """The embedding backend an existing index was built with (torch when its manifest
     predates backends), or None when there is no index yet (or none that can be read:
     opening it says why)."""
     try:
-        manifest = read_manifest(index_dir)
-    except (OSError, ValueError):
+        manifest = read_manifest(index_dir, database_url)
+    except Exception:
         return None
     return None if manifest is None else manifest.get("embedder", {}).get("backend") or "torch"
 

@@ -102,6 +102,17 @@ def postgres_url(postgres_server, request) -> str:
     return postgres_server.create_database(name)
 
 
+@pytest.fixture
+def pgvector_url(postgres_server, request) -> str:
+    """A new, empty database on a test server that has the pgvector extension."""
+    from postgres import has_pgvector
+
+    if not has_pgvector(postgres_server.bindir):
+        pytest.skip(f"the PostgreSQL at {postgres_server.bindir} has no pgvector: `pip install pgserver` "
+                    "(a dev dependency; `make install` does) or install pgvector for it")
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path) -> str:
     """The same test on SQLite and on the real PostgreSQL server."""

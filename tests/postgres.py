@@ -3,8 +3,11 @@ cluster (initdb) in a temporary directory, listening on 127.0.0.1 at a free port
 at the end of the session. As root, the server runs as the `postgres` user (PostgreSQL
 refuses to run as root).
 
-The binaries come from PATH or /usr/lib/postgresql/<version>/bin; `.ci/run` installs the
-Debian packages when they are missing."""
+The binaries: those that have the pgvector extension first (the vector-store tests need
+it), else any. Looked for on PATH, in /usr/lib/postgresql/<version>/bin (Debian; this
+machine's mirror has no pgvector package), and in the `pgserver` wheel (a dev dependency:
+PostgreSQL 16 with pgvector 0.6). `.ci/run` installs the Debian packages when no
+PostgreSQL is found at all."""
 
 from __future__ import annotations
 
@@ -18,15 +21,32 @@ import tempfile
 from pathlib import Path
 
 
+def _candidates() -> list[Path]:
+    found = []
+    if (initdb := shutil.which("initdb")) and shutil.which("pg_ctl"):
+        found.append(Path(os.path.realpath(initdb)).parent)
+    found += [Path(d) for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+    try:
+        import pgserver
+
+        found.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
+    except ImportError:
+        pass
+    return [d for d in found if (d / "initdb").exists() and (d / "pg_ctl").exists()]
+
+
+def has_pgvector(bindir: Path) -> bool:
+    """Whether this PostgreSQL can CREATE EXTENSION vector (its control file is installed)."""
+    shares = [bindir.parent / "share" / "postgresql", bindir.parent / "share"]
+    if bindir.parts[:4] == ("/", "usr", "lib", "postgresql"):  # Debian: /usr/share/postgresql/<version>
+        shares.append(Path("/usr/share/postgresql") / bindir.parent.name)
+    return any((d / "extension" / "vector.control").exists() for d in shares)
+
+
 def binaries() -> Path | None:
-    """The directory holding initdb and pg_ctl, or None."""
-    found = shutil.which("initdb")
-    if found and shutil.which("pg_ctl"):
-        return Path(os.path.realpath(found)).parent
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if (Path(d) / "initdb").exists() and (Path(d) / "pg_ctl").exists():
-            return Path(d)
-    return None
+    """The directory holding initdb and pg_ctl (one with pgvector if there is one), or None."""
+    found = _candidates()
+    return next((d for d in found if has_pgvector(d)), found[0] if found else None)
 
 
 def _free_port() -> int:

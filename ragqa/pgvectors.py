@@ -1,0 +1,235 @@
+"""The pgvector side of an index: vectors in the index's PostgreSQL database, in a table
+beside the chunks they belong to, written in the same transaction as those rows.
+
+    chunk_vectors(chunk_id bigint PRIMARY KEY REFERENCES chunks ON DELETE CASCADE,
+                  embedding vector(d))
+
+Deleting a chunk deletes its vector in the same statement, and `add` runs inside the
+transaction that inserts the chunks, so rows and vectors cannot disagree: there is no
+crash repair and no vectors file to reload, and every process sees a commit at once.
+
+Vectors are unit length, so the negative inner product (`<#>`, `vector_ip_ops`) orders
+by cosine. Below `hnsw_min` vectors the search is exact (a scan); from there on an HNSW
+index is built (pgvector's defaults m 16, ef_construction 64) and searched with
+`ef_search` candidates. Filtered searches (documents, a path prefix) are exact over the
+rows the filter keeps: pgvector 0.6 applies a filter after the HNSW scan, so a filter that
+keeps 1% of the rows leaves about 1% of ef_search candidates (bench/bench_pgvector.py
+measures both)."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sqlalchemy.orm import Session
+
+TABLE = "chunk_vectors"
+HNSW_INDEX = "chunk_vectors_hnsw"
+HNSW_MIN_VECTORS = 50_000
+EF_SEARCH = 40
+EXACT, HNSW = "exact", "hnsw"
+# the HNSW build's graph must fit in maintenance_work_mem, or the build slows down many times
+BUILD_MEMORY = "1GB"
+# one index per database: one key for the lock that serialises its write transactions
+WRITE_LOCK_KEY = zlib.crc32(b"ragqa pgvector writes")
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+
+
+def vector_literal(v: "np.ndarray") -> str:
+    return "[" + ",".join(f"{x:.8g}" for x in v.reshape(-1).tolist()) + "]"
+
+
+def _row_type(d: int) -> "np.dtype":
+    """One (chunk_id, embedding) row of PostgreSQL's binary COPY format, pgvector's
+    `vector_send` layout (int16 dimension, int16 unused, float4 values), big-endian."""
+    import numpy as np
+
+    return np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"),
+                     ("dim", ">i2"), ("unused", ">i2"), ("v", ">f4", (d,))])
+
+
+def _copy_buffer(ids: "np.ndarray", vectors: "np.ndarray") -> bytes:
+    """ids and vectors as one binary COPY stream, built by numpy (no per-row Python)."""
+    import numpy as np
+
+    d = vectors.shape[1]
+    rows = np.zeros(len(ids), _row_type(d))
+    rows["fields"], rows["id_len"], rows["vec_len"], rows["dim"] = 2, 8, 4 + 4 * d, d
+    rows["id"], rows["v"] = ids, vectors
+    return _COPY_HEADER + rows.tobytes() + b"\xff\xff"
+
+
+def _read_copy(data: bytes, d: int) -> tuple["np.ndarray", "np.ndarray"]:
+    import numpy as np
+
+    if not data.startswith(_COPY_HEADER):
+        raise ValueError("not a binary COPY stream")
+    rows = np.frombuffer(data[len(_COPY_HEADER):len(data) - 2], _row_type(d))
+    return rows["id"].astype(np.int64), rows["v"].astype(np.float32)
+
+
+def lock_writes(session: "Session") -> None:
+    """Serialise this write transaction with every other on the index (released at commit)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+
+
+def ensure(engine: Engine, dimension: int) -> None:
+    """The extension and the table (idempotent; run by writers, after the chunks table exists)."""
+    with engine.begin() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+        conn.execute(text(f"CREATE TABLE IF NOT EXISTS {TABLE} (chunk_id bigint PRIMARY KEY "
+                          f"REFERENCES chunks (id) ON DELETE CASCADE, embedding vector({int(dimension)}) NOT NULL)"))
+
+
+class PgVectorIndex:
+    """The vector index protocol of ragqa.vectors.VectorIndex, on a PostgreSQL table."""
+
+    in_database = True  # written in the rows' transaction; nothing to save or repair
+    dirty = False
+
+    def __init__(self, engine: Engine, dimension: int, *, ef_search: int = EF_SEARCH,
+                 hnsw_min: int = HNSW_MIN_VECTORS):
+        self.engine, self.dimension = engine, dimension
+        self.ef_search, self.hnsw_min = ef_search, hnsw_min
+
+    # --- what is there -----------------------------------------------------------
+
+    def _scalar(self, sql: str, **params):
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(text(sql), params).scalar()
+        except Exception:  # no table yet (an index never written): nothing there
+            return None
+
+    def __len__(self) -> int:
+        return int(self._scalar(f"SELECT count(*) FROM {TABLE}") or 0)
+
+    @property
+    def kind(self) -> str:
+        found = self._scalar("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :i", i=HNSW_INDEX)
+        return HNSW if found else EXACT
+
+    def describe(self) -> str:
+        if self.kind == HNSW:
+            return f"pgvector HNSW (m 16, ef_construction 64, ef_search {self.ef_search})"
+        return "pgvector exact"
+
+    def bytes_used(self) -> int:
+        return int(self._scalar(f"SELECT pg_total_relation_size('{TABLE}')") or 0)
+
+    def ids(self) -> set[int]:
+        with self.engine.connect() as conn:
+            return {int(r[0]) for r in conn.execute(text(f"SELECT chunk_id FROM {TABLE}"))}
+
+    def vectors(self, ids: "np.ndarray") -> "np.ndarray":
+        """The stored vectors of these ids, in their order."""
+        import numpy as np
+
+        ids = [int(i) for i in ids]
+        if not ids:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self.engine.connect() as conn:
+            found = dict(conn.execute(text(f"SELECT chunk_id, embedding::real[] FROM {TABLE} WHERE chunk_id = ANY(:ids)"),
+                                      {"ids": ids}).all())
+        return np.asarray([found[i] for i in ids], dtype=np.float32)
+
+    # --- writing (inside the caller's transaction) --------------------------------
+
+    def add(self, session: "Session", ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
+        """Insert in the session's transaction (the one that inserts their chunks)."""
+        self.add_rows(session, ids, vectors)
+
+    @staticmethod
+    def add_rows(session: "Session", ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
+        """Insert by binary COPY, in the session's transaction."""
+        import numpy as np
+
+        if len(ids) == 0 or vectors is None:
+            return
+        buffer = _copy_buffer(np.asarray(ids, dtype=np.int64), np.asarray(vectors, dtype=np.float32))
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {TABLE} (chunk_id, embedding) FROM STDIN WITH (FORMAT binary)") as copy:
+            for start in range(0, len(buffer), 1 << 24):
+                copy.write(buffer[start:start + (1 << 24)])
+
+    def dump(self) -> tuple["np.ndarray", "np.ndarray"]:
+        """Every id and vector, by binary COPY."""
+        raw = self.engine.raw_connection()
+        try:
+            with raw.driver_connection.cursor() as cur, cur.copy(f"COPY {TABLE} (chunk_id, embedding) TO STDOUT WITH (FORMAT binary)") as copy:
+                data = b"".join(bytes(block) for block in copy)
+            raw.commit()
+        finally:
+            raw.close()
+        return _read_copy(data, self.dimension)
+
+    def adapt(self, min_vectors: int | None = None) -> bool:
+        """Build the HNSW index once the collection reaches hnsw_min vectors. True when built."""
+        if self.kind == EXACT and len(self) >= (self.hnsw_min if min_vectors is None else min_vectors):
+            return self.rebuild(HNSW, keep=True)
+        return False
+
+    def rebuild(self, kind: str, keep: bool = False) -> bool:
+        """hnsw: (re)build the HNSW index over every row (keep: unless another writer has
+        built it meanwhile); exact: drop it (scans only). True when it changed anything."""
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+            if keep and conn.execute(text("SELECT to_regclass(:i) IS NOT NULL"), {"i": HNSW_INDEX}).scalar():
+                return False
+            conn.execute(text(f"DROP INDEX IF EXISTS {HNSW_INDEX}"))
+            if kind == HNSW:
+                conn.execute(text(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'"))
+                conn.execute(text(f"CREATE INDEX {HNSW_INDEX} ON {TABLE} USING hnsw (embedding vector_ip_ops)"))
+            elif kind != EXACT:
+                raise ValueError(f"unknown index kind {kind!r}")
+        return True
+
+    # --- reading -----------------------------------------------------------------
+
+    def search(self, query: "np.ndarray", k: int, where: tuple[str, dict] | None = None) -> list[tuple[int, float]]:
+        """The k nearest (id, cosine), best first; `where` (a condition on the document row
+        `d`, with its parameters) restricts them, scored exactly."""
+        if k <= 0:
+            return []
+        params = {"q": vector_literal(query), "k": int(k)}
+        if where is None:
+            sql = f"SELECT chunk_id, -(embedding <#> CAST(:q AS vector)) FROM {TABLE} " \
+                  f"ORDER BY embedding <#> CAST(:q AS vector) LIMIT :k"
+        else:
+            condition, extra = where
+            params.update(extra)
+            # `+ 0`: an expression the HNSW index does not serve, so the filtered rows are all scored
+            sql = f"SELECT v.chunk_id, -(v.embedding <#> CAST(:q AS vector)) FROM {TABLE} v " \
+                  f"JOIN chunks c ON c.id = v.chunk_id JOIN documents d ON d.id = c.document_id " \
+                  f"WHERE {condition} ORDER BY (v.embedding <#> CAST(:q AS vector)) + 0 LIMIT :k"
+        try:
+            with self.engine.begin() as conn:
+                self._set_ef(conn, k)
+                return [(int(i), float(s)) for i, s in conn.execute(text(sql), params)]
+        except Exception:
+            if not self._table_exists():  # an index never written
+                return []
+            raise
+
+    def _set_ef(self, conn: Connection, k: int) -> None:
+        # an HNSW scan returns at most ef_search rows
+        conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(max(self.ef_search, k))})
+
+    def _table_exists(self) -> bool:
+        return bool(self._scalar("SELECT to_regclass(:t) IS NOT NULL", t=TABLE))
+
+    def similarity(self, query: "np.ndarray", ids: Sequence[int]) -> dict[int, float]:
+        """Inner product (cosine) of the query with the stored vectors of these ids."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT chunk_id, -(embedding <#> CAST(:q AS vector)) FROM {TABLE} "
+                                     f"WHERE chunk_id = ANY(:ids)"), {"q": vector_literal(query), "ids": ids})
+            return {int(i): float(s) for i, s in rows}

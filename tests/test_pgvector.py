@@ -1,0 +1,166 @@
+"""Vectors in PostgreSQL with pgvector, on a real server with the extension (tests/postgres.py):
+rows and vectors in one transaction (a writer killed inside it leaves neither), search
+exact and HNSW, filters, the manifest in the database, and migration both ways."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from ragqa.errors import ConfigError, IndexMismatchError
+from ragqa.pgvectors import EXACT, HNSW
+from ragqa.store import MANIFEST, VECTORS, Store, make_engine, read_manifest
+from ragqa.types import Filters
+from test_store import CHUNKING, INFO, doc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def open_pg(folder: Path, url: str, **options) -> Store:
+    return Store.open(folder, url, INFO, CHUNKING, write=True, vector_store="pgvector", **options)
+
+
+def orphans(url: str) -> tuple[int, int]:
+    """(chunks without a vector, vectors without a chunk)."""
+    engine = make_engine(url)
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT count(*) FROM chunks c LEFT JOIN chunk_vectors v ON v.chunk_id = c.id "
+                              "WHERE v.chunk_id IS NULL")).scalar()
+        vectors = c.execute(text("SELECT count(*) FROM chunk_vectors v LEFT JOIN chunks c ON c.id = v.chunk_id "
+                                 "WHERE c.id IS NULL")).scalar()
+    engine.dispose()
+    return rows, vectors
+
+
+def test_rows_and_vectors_are_written_together_and_the_folder_holds_nothing(tmp_path, pgvector_url):
+    with open_pg(tmp_path / "idx", pgvector_url) as s:
+        s.put_documents([doc("a", 3), doc("b", 2, 1)])
+        assert s.counts() == {"documents": 2, "chunks": 5, "vectors": 5}
+        s.put_documents([doc("a", 1, 2)])  # replace a: its old vectors went with its rows
+        assert s.counts() == {"documents": 2, "chunks": 3, "vectors": 3}
+        s.remove_documents(["b"])
+        assert s.counts() == {"documents": 1, "chunks": 1, "vectors": 1}
+    assert not (tmp_path / "idx" / MANIFEST).exists() and not (tmp_path / "idx" / VECTORS).exists()
+    # another machine: its own (empty) folder, the same database
+    assert read_manifest(tmp_path / "elsewhere", pgvector_url)["vectors"]["store"] == "pgvector"
+    with Store.open(tmp_path / "elsewhere", pgvector_url) as r:
+        assert r.counts() == {"documents": 1, "chunks": 1, "vectors": 1}
+        assert r.vectors.ids() == set(r.chunks(list(r.vectors.ids())))
+    assert orphans(pgvector_url) == (0, 0)
+
+
+def test_a_reader_sees_each_commit_without_reopening(tmp_path, pgvector_url):
+    d = doc("late", 4, 7)
+    with open_pg(tmp_path / "w", pgvector_url) as w:
+        w.put_documents([doc("early", 2)])
+        with Store.open(tmp_path / "r", pgvector_url) as r:
+            assert r.dense_search(d.vectors[1], 1)[0][1] < 0.99
+            w.put_documents([d])
+            (cid, score), *_ = r.dense_search(d.vectors[1], 1)
+            assert r.chunks([cid])[cid].text == "late chunk 1" and score == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", [EXACT, HNSW])
+def test_search_exact_and_hnsw_finds_the_nearest_and_filters_are_exact(tmp_path, pgvector_url, kind):
+    docs = [doc(f"dir{i % 2}/d{i}", 40, i) for i in range(10)]
+    with open_pg(tmp_path / "idx", pgvector_url, hnsw_min_vectors=0 if kind == HNSW else 10**6) as s:
+        s.put_documents(docs)
+        s.save()
+        assert s.vectors.kind == kind
+        all_vectors = np.concatenate([d.vectors for d in docs])
+        ids = np.asarray(sorted(s.vectors.ids()))
+        for probe in (0, 77, 399):
+            (cid, score), *_ = s.dense_search(all_vectors[probe], 5)
+            assert cid == ids[probe] and score == pytest.approx(1.0, abs=1e-5)
+        # a filter: exactly the brute-force best among the rows it keeps, whatever the index
+        query = all_vectors[5] + all_vectors[205]
+        query /= np.linalg.norm(query)
+        kept = [cid for cid, c in s.chunks(list(ids)).items() if c.path == "dir1/d3"]
+        truth = sorted(kept, key=lambda i: -float(s.vectors.vectors([i])[0] @ query))[:10]
+        got = s.dense_search(query, 10, Filters(documents=["dir1/d3"]))
+        assert [i for i, _ in got] == truth
+        got = s.dense_search(query, 10, Filters(path_prefix="dir1/"))
+        assert {s.chunks([i])[i].path[:5] for i, _ in got} == {"dir1/"}
+        assert s.similarity(query, [i for i, _ in got]) == pytest.approx(dict(got), abs=1e-5)
+
+
+# The child writes one batch and stops inside its transaction, before or after the vectors'
+# COPY; the test kills it there.
+WRITER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from ragqa import pgvectors
+    from ragqa.store import Store
+    from test_store import CHUNKING, INFO, doc
+
+    real = pgvectors.PgVectorIndex.add_rows
+    def add_rows(session, ids, vectors):
+        if {when!r} == "after":
+            real(session, ids, vectors)
+        print("in the transaction", flush=True)
+        time.sleep(60)
+    pgvectors.PgVectorIndex.add_rows = staticmethod(add_rows)
+    store = Store.open({folder!r}, {url!r}, INFO, CHUNKING, write=True, vector_store="pgvector")
+    store.put_documents([doc("doomed", 50, 9), doc("kept", 3, 1)])
+""")
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_writer_killed_inside_its_transaction_leaves_no_chunk_without_its_vector(tmp_path, pgvector_url, when):
+    with open_pg(tmp_path / "idx", pgvector_url) as s:
+        s.put_documents([doc("kept", 3, 1), doc("other", 2, 2)])
+        before = s.counts()
+    script = WRITER.format(tests=str(ROOT / "tests"), when=when, folder=str(tmp_path / "idx"), url=pgvector_url)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = child.stdout.readline()
+    assert line.strip() == "in the transaction", child.stderr.read()
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(30)
+    with Store.open(tmp_path / "idx", pgvector_url) as r:
+        assert r.counts() == before  # the replaced "kept" is still the old one: the transaction never happened
+        assert {c.document for c in r.chunks(sorted(r.vectors.ids())).values()} == {"kept", "other"}
+    assert orphans(pgvector_url) == (0, 0)
+
+
+def test_pgvector_needs_postgresql_and_an_index_keeps_its_store(tmp_path, pgvector_url):
+    with pytest.raises(ConfigError, match="needs a PostgreSQL database"):
+        open_pg(tmp_path / "lite", f"sqlite:///{tmp_path / 'lite.db'}")
+    with Store.open(tmp_path / "f", f"sqlite:///{tmp_path / 'f.db'}", INFO, CHUNKING, write=True) as s:
+        s.put_documents([doc("a", 2)])
+    with pytest.raises(IndexMismatchError, match="migrate-vectors --to pgvector"):
+        Store.open(tmp_path / "f", f"sqlite:///{tmp_path / 'f.db'}", vector_store="pgvector")
+
+
+def test_migration_both_ways_keeps_ids_vectors_and_answers(tmp_path, pgvector_url):
+    folder = tmp_path / "idx"
+    docs = [doc(f"d{i}", 30, i) for i in range(4)]
+    with Store.open(folder, pgvector_url, INFO, CHUNKING, write=True) as s:  # FAISS, rows on PostgreSQL
+        s.put_documents(docs)
+        ids = np.asarray(sorted(s.vectors.ids()))
+        vectors = s.vectors.vectors(ids)
+        query = docs[2].vectors[3]
+        faiss_hits = s.dense_search(query, 5)
+    with Store.open(folder, pgvector_url, write=True) as s:
+        assert s.migrate_vectors("pgvector") == "pgvector exact"
+    assert not (folder / MANIFEST).exists() and not (folder / VECTORS).exists()
+    with Store.open(folder, pgvector_url) as r:
+        assert r.vector_store == "pgvector" and r.counts() == {"documents": 4, "chunks": 120, "vectors": 120}
+        np.testing.assert_allclose(r.vectors.vectors(ids), vectors, atol=1e-7)
+        assert [i for i, _ in r.dense_search(query, 5)] == [i for i, _ in faiss_hits]
+    with Store.open(folder, pgvector_url, write=True) as s:
+        assert s.migrate_vectors("faiss") == "IDMap2,Flat"
+    assert (folder / MANIFEST).exists() and (folder / VECTORS).exists()
+    with Store.open(folder, pgvector_url) as r:
+        assert r.vector_store == "faiss" and r.counts()["vectors"] == 120
+        np.testing.assert_allclose(r.vectors.vectors(ids), vectors, atol=1e-7)
+        assert dict(r.dense_search(query, 5)) == pytest.approx(dict(faiss_hits))
+    engine = make_engine(pgvector_url)
+    with engine.connect() as c:  # nothing of pgvector's left behind
+        assert c.execute(text("SELECT to_regclass('chunk_vectors')")).scalar() is None
+    engine.dispose()
