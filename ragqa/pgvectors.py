@@ -19,7 +19,8 @@ measures both)."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
@@ -38,6 +39,7 @@ EXACT, HNSW = "exact", "hnsw"
 BUILD_MEMORY = "1GB"
 # one index per database: one key for the lock that serialises its write transactions
 WRITE_LOCK_KEY = zlib.crc32(b"ragqa pgvector writes")
+SETUP_LOCK_KEY = zlib.crc32(b"ragqa pgvector setup")
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
 
 
@@ -77,6 +79,21 @@ def _read_copy(data: bytes, d: int) -> tuple["np.ndarray", "np.ndarray"]:
 def lock_writes(session: "Session") -> None:
     """Serialise this write transaction with every other on the index (released at commit)."""
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+
+
+@contextmanager
+def setup_lock(engine: Engine) -> Iterator[None]:
+    """One process at a time creates the tables and the manifest: two workers starting on a
+    new index at once would otherwise race in CREATE ... IF NOT EXISTS (which is not atomic
+    in PostgreSQL) and write two manifests."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SETUP_LOCK_KEY})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SETUP_LOCK_KEY})
+            conn.commit()
 
 
 def ensure(engine: Engine, dimension: int) -> None:

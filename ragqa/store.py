@@ -110,17 +110,33 @@ class Store:
         self.vectors: VectorIndex | PgVectorIndex
         if write:
             try:
-                if not self.in_database:  # pgvector: the transactions serialise the writes
+                if self.in_database:  # no folder lock: the transactions serialise the writes
+                    with pgvectors.setup_lock(self.engine):
+                        self._create_tables()
+                        self._adopt_or_write_manifest()
+                else:
                     self.lock.acquire(lock_timeout)
-                Base.metadata.create_all(self.engine)
-                lexical.ensure(self.engine)
-                if self.in_database:
-                    pgvectors.ensure(self.engine, self.dimension)
+                    self._create_tables()
             except BaseException:
                 self.lock.release()
                 self.engine.dispose()
                 raise
         self._load_vectors()
+
+    def _create_tables(self) -> None:
+        Base.metadata.create_all(self.engine)
+        lexical.ensure(self.engine)
+        if self.in_database:
+            pgvectors.ensure(self.engine, self.dimension)
+
+    def _adopt_or_write_manifest(self) -> None:
+        """pgvector: the manifest another process recorded first wins (two workers may start a
+        new index at once); otherwise record this one."""
+        found = read_manifest(self.index_dir, self.database_url) if not (self.index_dir / MANIFEST).exists() else None
+        if found is not None and vector_store_of(found) == PGVECTOR:
+            check_embedder(found, self.manifest["embedder"], self.index_dir)
+            self.manifest = found
+        self._write_manifest()
 
     @property
     def vector_store(self) -> str:
@@ -190,7 +206,8 @@ class Store:
         store = cls(index_dir, database_url, manifest, write, **options)
         if write:
             try:
-                store._write_manifest()
+                if not store.in_database:  # (pgvector: recorded under its setup lock)
+                    store._write_manifest()
                 if store._needs_repair():
                     store.reconcile()
                 if hold_lock and not store.in_database:

@@ -41,12 +41,12 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_server(base: Path, env: dict[str, str]):
-    """A `ragqa serve` process on a free port, its output in base/server.log, once it
-    answers /healthz: (process, log, url)."""
+def start_server(base: Path, env: dict[str, str], *options: str):
+    """A `ragqa serve` process (with these options) on a free port, its output in
+    base/server.log, once it answers /healthz: (process, log, url)."""
     port = _free_port()
     log = open(base / "server.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "ragqa.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "ragqa.cli", "serve", "--port", str(port), *options],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import text
+from test_store import CHUNKING, INFO, doc
 
 from ragqa.errors import ConfigError, IndexMismatchError
 from ragqa.pgvectors import EXACT, HNSW
 from ragqa.store import MANIFEST, VECTORS, Store, make_engine, read_manifest
 from ragqa.types import Filters
-from test_store import CHUNKING, INFO, doc
 
 ROOT = Path(__file__).resolve().parent.parent
 
