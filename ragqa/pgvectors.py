@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ HNSW_MIN_VECTORS = 50_000
 EF_SEARCH = 40
 EXACT, HNSW = "exact", "hnsw"
 # the HNSW build's graph must fit in maintenance_work_mem, or the build slows down many times
-BUILD_MEMORY = "1GB"
+BUILD_MEMORY_MAX_MB = 4096
 # one index per database: one key for the lock that serialises its write transactions
 WRITE_LOCK_KEY = zlib.crc32(b"ragqa pgvector writes")
 SETUP_LOCK_KEY = zlib.crc32(b"ragqa pgvector setup")
@@ -96,6 +96,14 @@ def setup_lock(engine: Engine) -> Iterator[None]:
             conn.commit()
 
 
+def build_memory_mb(n: int, d: int) -> int:
+    """maintenance_work_mem for an HNSW build of n vectors: the whole graph (per element its
+    vector, 4d bytes, about 32 neighbour links at layer 0 and a header) and a quarter more,
+    between PostgreSQL's default 64 MB and BUILD_MEMORY_MAX_MB."""
+    per_element = 4 * d + 32 * 6 + 200
+    return int(min(max(64, n * per_element * 1.25 / 2**20), BUILD_MEMORY_MAX_MB))
+
+
 def ensure(engine: Engine, dimension: int) -> None:
     """The extension and the table (idempotent; run by writers, after the chunks table exists)."""
     with engine.begin() as conn:
@@ -114,6 +122,14 @@ class PgVectorIndex:
                  hnsw_min: int = HNSW_MIN_VECTORS):
         self.engine, self.dimension = engine, dimension
         self.ef_search, self.hnsw_min = ef_search, hnsw_min
+        # every connection starts with this ef_search, so that a search is one round trip
+        # (autocommit, no SET LOCAL in a transaction): 0.5 ms less per question
+        event.listen(engine, "connect", self._on_connect)
+
+    def _on_connect(self, dbapi_conn, _record) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET hnsw.ef_search = {int(self.ef_search)}")
+        dbapi_conn.commit()
 
     # --- what is there -----------------------------------------------------------
 
@@ -201,7 +217,8 @@ class PgVectorIndex:
                 return False
             conn.execute(text(f"DROP INDEX IF EXISTS {HNSW_INDEX}"))
             if kind == HNSW:
-                conn.execute(text(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'"))
+                n = conn.execute(text(f"SELECT count(*) FROM {TABLE}")).scalar() or 0
+                conn.execute(text(f"SET LOCAL maintenance_work_mem = '{build_memory_mb(n, self.dimension)}MB'"))
                 conn.execute(text(f"CREATE INDEX {HNSW_INDEX} ON {TABLE} USING hnsw (embedding vector_ip_ops)"))
             elif kind != EXACT:
                 raise ValueError(f"unknown index kind {kind!r}")
@@ -226,17 +243,22 @@ class PgVectorIndex:
                   f"JOIN chunks c ON c.id = v.chunk_id JOIN documents d ON d.id = c.document_id " \
                   f"WHERE {condition} ORDER BY (v.embedding <#> CAST(:q AS vector)) + 0 LIMIT :k"
         try:
-            with self.engine.begin() as conn:
-                self._set_ef(conn, k)
-                return [(int(i), float(s)) for i, s in conn.execute(text(sql), params)]
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                if k > self.ef_search:  # an HNSW scan returns at most ef_search rows
+                    self._set_ef(conn, k)
+                try:
+                    return [(int(i), float(s)) for i, s in conn.execute(text(sql), params)]
+                finally:
+                    if k > self.ef_search:
+                        self._set_ef(conn, self.ef_search)
         except Exception:
             if not self._table_exists():  # an index never written
                 return []
             raise
 
-    def _set_ef(self, conn: Connection, k: int) -> None:
-        # an HNSW scan returns at most ef_search rows
-        conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(max(self.ef_search, k))})
+    @staticmethod
+    def _set_ef(conn: Connection, ef: int) -> None:
+        conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, false)"), {"ef": str(ef)})
 
     def _table_exists(self) -> bool:
         return bool(self._scalar("SELECT to_regclass(:t) IS NOT NULL", t=TABLE))

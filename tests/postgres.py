@@ -71,12 +71,15 @@ class Server:
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip() or done.stdout.strip()}")
 
-    def start(self) -> "Server":
+    def start(self, **settings: str) -> "Server":
+        """Start it; `settings` are server settings (default fsync=off: tests need no durability)."""
         if self.user:
             entry = pwd.getpwnam(self.user)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "ragqa", "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        settings = {"fsync": "off", **settings}
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 " + \
+            " ".join(f"-c {k}={v}" for k, v in settings.items())
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
         return self
 

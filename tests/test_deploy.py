@@ -106,3 +106,29 @@ def test_dockerfile_installs_what_the_makefile_does():
     assert re.search(r'^ENTRYPOINT \["ragqa"\]', dockerfile, re.M)
     cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1)
     assert parse_cli(yaml.safe_load(cmd))[0] == "serve"
+
+
+def test_the_pgvector_variant_shares_only_the_database_for_vectors():
+    doc = load("docker-compose.pgvector.yml")
+    services = doc["services"]
+    assert set(services) == {"postgres", "api", "worker", "lb"}
+    assert services["postgres"]["image"].startswith("pgvector/pgvector:")
+    for name in ("api", "worker"):
+        svc = services[name]
+        env = svc["environment"]
+        assert env["RAGQA_VECTOR_STORE"] == "pgvector" and env["RAGQA_DATABASE_URL"].startswith("postgresql+psycopg://")
+        # no volume holds an index: only uploaded files and the read-only corpora are shared
+        assert not any(v.split(":")[1].startswith(env["RAGQA_INDEX"].rsplit("/", 1)[0]) for v in svc["volumes"])
+        assert {v.split(":")[1] for v in svc["volumes"]} == {env["RAGQA_UPLOAD_DIR"], "/corpora"}
+        assert "ports" not in svc and "container_name" not in svc and str(svc["deploy"]["replicas"]).startswith("${")
+        assert set(env) <= SETTINGS_ENV, set(env) - SETTINGS_ENV
+    cmd, ctx = parse_cli(services["api"]["command"])
+    assert cmd == "serve" and ctx.params["worker"] is False
+    assert parse_cli(services["worker"]["command"])[0] == "worker"
+    assert services["api"]["environment"]["RAGQA_API_KEY"].startswith("${RAGQA_API_KEY:?")
+    assert services["lb"]["ports"] == ["127.0.0.1:8000:8000"]
+    nginx = doc["configs"]["nginx"]["content"]
+    assert "server api:8000" in nginx and "proxy_buffering off" in nginx  # every replica; streamed answers
+    assert set(doc["volumes"]) == {"pgdata", "uploads"}
+    exec_line = re.search(r"exec worker (ragqa .+?)  ", (ROOT / "docker-compose.pgvector.yml").read_text()).group(1)
+    assert parse_cli(shlex.split(exec_line)[1:])[0] == "ingest"

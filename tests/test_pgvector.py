@@ -164,3 +164,15 @@ def test_migration_both_ways_keeps_ids_vectors_and_answers(tmp_path, pgvector_ur
     with engine.connect() as c:  # nothing of pgvector's left behind
         assert c.execute(text("SELECT to_regclass('chunk_vectors')")).scalar() is None
     engine.dispose()
+
+
+def test_reindex_on_pgvector_builds_or_drops_hnsw_and_refuses_ivf(tmp_path, pgvector_url):
+    from ragqa.errors import InputError
+
+    with open_pg(tmp_path / "idx", pgvector_url, hnsw_min_vectors=100) as s:
+        s.put_documents([doc("a", 60), doc("b", 60, 1)])
+        assert s.reindex("hnsw").startswith("pgvector HNSW") and s.vectors.kind == HNSW
+        assert s.reindex("flat") == "pgvector exact"
+        assert s.reindex("auto").startswith("pgvector HNSW")  # 120 vectors >= hnsw_min_vectors
+        with pytest.raises(InputError, match="ivf is for FAISS"):
+            s.reindex("ivf")

@@ -64,3 +64,34 @@ def test_a_server_answers_from_what_workers_on_other_machines_committed(tmp_path
                              env=machine(tmp_path, "laptop", pgvector_url), capture_output=True, text=True, timeout=120)
     info = json.loads(printed.stdout)
     assert info["vector_store"] == "pgvector" and info["vector_index"] == "pgvector exact"
+
+
+def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ragqa.cli", *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_migrate_vectors_moves_an_index_both_ways_and_it_answers_the_same(tmp_path, pgvector_url):
+    env = {**machine(tmp_path, "laptop", pgvector_url)}
+    del env["RAGQA_VECTOR_STORE"]  # a FAISS index whose rows are on PostgreSQL
+    assert cli(env, "ingest", str(ROOT / "corpora" / "demo")).returncode == 0
+    question = "Who developed a steam-powered water pump in 1698?"
+
+    def sources() -> list[tuple[str, float]]:
+        out = cli(env, "ask", question, "--json")
+        assert out.returncode == 0, out.stderr
+        return [(s["document"], s["score"]) for s in json.loads(out.stdout)["sources"]]
+
+    before = sources()
+    moved = cli(env, "migrate-vectors", "--to", "pgvector")
+    assert moved.returncode == 0 and "pgvector exact" in moved.stdout, moved.stderr
+    assert json.loads(cli(env, "status", "--json").stdout)["vector_store"] == "pgvector"
+    after = sources()
+    assert [d for d, _ in after] == [d for d, _ in before]
+    assert [s for _, s in after] == pytest.approx([s for _, s in before], abs=1e-4)
+    refused = cli({**env, "RAGQA_VECTOR_STORE": "faiss"}, "ask", question)
+    assert refused.returncode == 1 and "migrate-vectors --to faiss" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    back = cli(env, "migrate-vectors", "--to", "faiss")
+    assert back.returncode == 0 and "IDMap2,Flat" in back.stdout, back.stderr
+    assert json.loads(cli(env, "status", "--json").stdout)["vector_store"] == "faiss"
+    assert sources() == before

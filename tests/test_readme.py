@@ -27,7 +27,7 @@ def commands() -> list[list[str]]:
 def test_every_command_in_the_readme_parses():
     cmds = commands()
     assert len(cmds) >= 20 and {c[0] for c in cmds} >= {"ingest", "ask", "chat", "status", "serve", "worker", "jobs",
-                                                         "eval", "calibrate", "reindex"}
+                                                         "eval", "calibrate", "reindex", "migrate-vectors"}
     for cmd in cmds:
         parse_cli(cmd)
 
