@@ -77,7 +77,7 @@ class Settings:
     ivf_min_vectors: int = setting(200_000, "exact search below this many vectors, an inverted file (IVF) from there on", low=0)
     nprobe: int = setting(0, "inverted lists searched per question, IVF only (0: an eighth of them)", low=0)
     hnsw_min_vectors: int = setting(50_000, "pgvector: exact search below this many vectors, an HNSW index from there on", low=0)
-    ef_search: int = setting(40, "pgvector: HNSW candidates searched per question (more: better recall, slower)", low=1, high=1000)
+    ef_search: int = setting(400, "pgvector: HNSW candidates searched per question (more: better recall, slower)", low=1, high=1000)
     min_relevance: float = setting(0.25, "best retrieval score below this: nothing relevant, abstain before generating",
                                    low=-1, high=1)
     # The bundled 135M model loses the answer in long sources: on 100 SQuAD questions, 44

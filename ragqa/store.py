@@ -6,9 +6,9 @@ Two places for the vectors (the manifest's `vectors.store`):
 - pgvector: a table in the index's PostgreSQL database (ragqa.pgvectors), written in the
   rows' own transaction, and the manifest in the database too (table `index_meta`), so
   that servers and workers on several machines share nothing but the database. None of
-  the folder's lock, marker or repair below applies: a transaction-scoped advisory lock
-  serialises the writes (each batch's few statements, not the embedding), and readers see
-  each commit at once. `migrate_vectors` moves an index between the two, with its ids.
+  the folder's lock, marker or repair below applies: transaction-scoped advisory locks, one
+  per document path, serialise the writes of one document (each batch's few statements,
+  not the embedding), and readers see each commit at once. `migrate_vectors` moves an index between the two, with its ids.
 
 Layout of an index directory (faiss):
     manifest.json   embedder name and dimension, chunking, ragqa version
@@ -300,7 +300,7 @@ class Store:
         # document was 0.6 s of a 6.5 s ingest of 495 SQuAD paragraphs)
         with Session(self.engine) as s, s.begin():
             if self.in_database:
-                pgvectors.lock_writes(s)
+                pgvectors.lock_paths(s, [d.path for d in docs])
             replaced = s.scalars(select(DocumentRow.id).where(DocumentRow.path.in_([d.path for d in docs]))).all()
             old_chunk_ids = _delete_documents(s, list(replaced))
             now = _now()
@@ -329,7 +329,7 @@ class Store:
             return 0
         with Session(self.engine) as s, s.begin():
             if self.in_database:
-                pgvectors.lock_writes(s)
+                pgvectors.lock_paths(s, paths)
             doc_ids = s.scalars(select(DocumentRow.id).where(DocumentRow.path.in_(paths))).all()
             chunk_ids = _delete_documents(s, doc_ids)  # pgvector: their vectors with them (ON DELETE CASCADE)
         if isinstance(self.vectors, VectorIndex):

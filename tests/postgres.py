@@ -12,6 +12,7 @@ PostgreSQL is found at all."""
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -26,12 +27,9 @@ def _candidates() -> list[Path]:
     if (initdb := shutil.which("initdb")) and shutil.which("pg_ctl"):
         found.append(Path(os.path.realpath(initdb)).parent)
     found += [Path(d) for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    try:
-        import pgserver
-
-        found.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
-    except ImportError:
-        pass
+    spec = importlib.util.find_spec("pgserver")  # located, not imported (importing it sets up runtime folders)
+    if spec is not None and spec.origin:
+        found.append(Path(spec.origin).parent / "pginstall" / "bin")
     return [d for d in found if (d / "initdb").exists() and (d / "pg_ctl").exists()]
 
 

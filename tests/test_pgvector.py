@@ -176,3 +176,53 @@ def test_reindex_on_pgvector_builds_or_drops_hnsw_and_refuses_ivf(tmp_path, pgve
         assert s.reindex("auto").startswith("pgvector HNSW")  # 120 vectors >= hnsw_min_vectors
         with pytest.raises(InputError, match="ivf is for FAISS"):
             s.reindex("ivf")
+
+
+def test_writes_of_one_document_wait_for_each_other_and_others_do_not(tmp_path, pgvector_url):
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    from ragqa import pgvectors
+
+    with open_pg(tmp_path / "idx", pgvector_url) as s:
+        s.put_documents([doc("a", 2), doc("b", 2, 1)])
+    writers = [open_pg(tmp_path / f"w{i}", pgvector_url) for i in range(2)]
+    holder = Session(writers[0].engine)
+    try:
+        holder.begin()
+        pgvectors.lock_paths(holder, ["a"])  # a transaction writing "a", not yet committed
+        other = threading.Thread(target=writers[1].put_documents, args=([doc("b", 3, 2)],))
+        same = threading.Thread(target=writers[1].put_documents, args=([doc("a", 3, 3)],))
+        other.start()
+        other.join(30)
+        assert not other.is_alive()  # "b" was written while "a" is held
+        same.start()
+        same.join(1.0)
+        assert same.is_alive()  # "a" waits for the holder
+        holder.commit()
+        same.join(30)
+        assert not same.is_alive()
+    finally:
+        holder.close()
+    # two writers replacing the same document over and over: no unique-key collision, one copy
+    errors = []
+
+    def replace(store, seed):
+        try:
+            for i in range(10):
+                store.put_documents([doc("a", 4, seed + i)])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=replace, args=(w, 10 * i)) for i, w in enumerate(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for w in writers:
+        w.close()
+    assert not errors, errors
+    with Store.open(tmp_path / "r", pgvector_url) as r:
+        assert r.counts() == {"documents": 2, "chunks": 7, "vectors": 7}
+    assert orphans(pgvector_url) == (0, 0)
