@@ -170,7 +170,7 @@ def load(url: str, ids: np.ndarray, data: np.ndarray) -> tuple[float, np.ndarray
     raw.close()
     t = time.perf_counter()
     with Session(engine) as s, s.begin():
-        PgVectorIndex.add_rows(s, ids, data)
+        PgVectorIndex.add(s, ids, data)
     loaded = time.perf_counter() - t
     with engine.begin() as c:
         c.execute(text("ANALYZE"))
@@ -290,8 +290,6 @@ def compare(db: Database, title: str, data: np.ndarray, queries: np.ndarray) -> 
         p50, p95, res = latencies(plain_search, queries[:nq])
         how = ("forced: " if forced else "as planned: ") + \
             ("HNSW scan, then filter" if pgvectors.HNSW_INDEX in plan_text else "filter, then sort")
-        if os.environ.get("BENCH_PLANS"):
-            print(plan_text[:3000])
         row(f"  plain SQL, ef {ef}, {how}", 0, 0, p50, p95, recall(res, ftruth[:nq]))
     with raw.cursor() as cur:
         cur.execute("SET enable_sort = on")
@@ -310,9 +308,7 @@ def main() -> None:
     ap.add_argument("--no-search", action="store_true", help="ingest only")
     ap.add_argument("--out", default="bench_pgvector.json", help="file name under bench/results")
     args = ap.parse_args()
-    import subprocess as sp
-
-    print(sp.run(["lscpu"], capture_output=True, text=True).stdout.split("Model name:")[1].split("\n")[0].strip(),
+    print(subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("Model name:")[1].split("\n")[0].strip(),
           f"{os.cpu_count()} cores", flush=True)
     db = Database()
     tmp = Path(tempfile.mkdtemp(prefix="ragqa-bench-pg-"))

@@ -42,6 +42,7 @@ BUILD_MEMORY_MAX_MB = 4096
 WRITE_LOCK_KEY = zlib.crc32(b"ragqa pgvector writes")
 PATH_LOCK_SPACE = zlib.crc32(b"ragqa document path") - 2**31
 SETUP_LOCK_KEY = zlib.crc32(b"ragqa pgvector setup")
+_HAS_HNSW = f"SELECT to_regclass('{HNSW_INDEX}') IS NOT NULL"
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
 
 
@@ -159,8 +160,7 @@ class PgVectorIndex:
 
     @property
     def kind(self) -> str:
-        found = self._scalar("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :i", i=HNSW_INDEX)
-        return HNSW if found else EXACT
+        return HNSW if self._scalar(_HAS_HNSW) else EXACT
 
     def describe(self) -> str:
         if self.kind == HNSW:
@@ -188,13 +188,9 @@ class PgVectorIndex:
 
     # --- writing (inside the caller's transaction) --------------------------------
 
-    def add(self, session: "Session", ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
-        """Insert in the session's transaction (the one that inserts their chunks)."""
-        self.add_rows(session, ids, vectors)
-
     @staticmethod
-    def add_rows(session: "Session", ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
-        """Insert by binary COPY, in the session's transaction."""
+    def add(session: "Session", ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
+        """Insert by binary COPY, in the session's transaction (the one that inserts their chunks)."""
         import numpy as np
 
         if len(ids) == 0 or vectors is None:
@@ -227,7 +223,7 @@ class PgVectorIndex:
         built it meanwhile); exact: drop it (scans only). True when it changed anything."""
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
-            if keep and conn.execute(text("SELECT to_regclass(:i) IS NOT NULL"), {"i": HNSW_INDEX}).scalar():
+            if keep and conn.execute(text(_HAS_HNSW)).scalar():
                 return False
             conn.execute(text(f"DROP INDEX IF EXISTS {HNSW_INDEX}"))
             if kind == HNSW:

@@ -16,7 +16,7 @@ from .answering import Answering
 from .confidence import BlendScorer, Scorer
 from .db import redact
 from .embedding import Embedder, make_embedder
-from .errors import ConfigError, InputError, NotFoundError, RagqaError
+from .errors import ConfigError, IndexNotFoundError, InputError, NotFoundError, RagqaError
 from .generation import Generator, LlamaCppGenerator, SamplingParams
 from .ingest import EventHandler, IngestReport, run_ingest
 from .pgvectors import PgVectorIndex
@@ -215,9 +215,11 @@ class RAG:
 
     def documents(self) -> list[dict[str, Any]]:
         """Every document of the index: name, path, chunks, size, content hash, updated."""
-        if self._manifest() is None:
+        try:
+            store = self._open_store()  # reads the manifest once (a database round trip with pgvector)
+        except IndexNotFoundError:
             return []
-        with self._open_store() as store:
+        with store:
             return [{"name": d.name, "path": d.path, "chunks": d.n_chunks, "bytes": d.size, "sha256": d.sha256,
                      "updated_at": d.updated_at.isoformat(timespec="seconds") if d.updated_at else None}
                     for _, d in sorted(store.documents_by_path().items())]

@@ -132,7 +132,7 @@ class Store:
     def _adopt_or_write_manifest(self) -> None:
         """pgvector: the manifest another process recorded first wins (two workers may start a
         new index at once); otherwise record this one."""
-        found = read_manifest(self.index_dir, self.database_url) if not (self.index_dir / MANIFEST).exists() else None
+        found = _db_manifest(self.engine)
         if found is not None and vector_store_of(found) == PGVECTOR:
             check_embedder(found, self.manifest["embedder"], self.index_dir)
             self.manifest = found
@@ -199,7 +199,7 @@ class Store:
                 "created_at": _now().isoformat(timespec="seconds"),
                 "embedder": embedder_info,
                 "chunking": chunking,
-                "vectors": _vectors_entry(vector_store, "exact" if vector_store == PGVECTOR else "IDMap2,Flat"),
+                "vectors": _vectors_entry(vector_store, pgvectors.EXACT if vector_store == PGVECTOR else "IDMap2,Flat"),
             }
         else:
             raise no_index(index_dir)
@@ -274,12 +274,15 @@ class Store:
     def _write_manifest(self) -> None:
         if self.in_database:
             with Session(self.engine) as s, s.begin():
-                s.merge(MetaRow(key="manifest", value=json.dumps(self.manifest, indent=2)))
+                s.merge(self._manifest_row())
             return
         path = self.index_dir / MANIFEST
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+
+    def _manifest_row(self) -> MetaRow:
+        return MetaRow(key="manifest", value=json.dumps(self.manifest, indent=2))
 
     # --- writing -----------------------------------------------------------------
 
@@ -351,7 +354,7 @@ class Store:
         """Rebuild the vectors as `kind` and save: FAISS flat, ivf, or auto (what the size calls
         for); pgvector hnsw, flat (exact: no ANN index) or auto."""
         if isinstance(self.vectors, PgVectorIndex):
-            if kind in ("ivf",):
+            if kind == "ivf":
                 raise InputError("pgvector indexes are hnsw or flat (exact); ivf is for FAISS")
             if kind == "auto":
                 kind = pgvectors.HNSW if len(self.vectors) >= self.hnsw_min_vectors else pgvectors.EXACT
@@ -470,8 +473,8 @@ class Store:
             with Session(self.engine) as s, s.begin():  # the vectors and the manifest that points at them
                 pgvectors.lock_writes(s)
                 s.execute(text(f"DELETE FROM {pgvectors.TABLE}"))  # a migration a crash interrupted
-                pgvectors.PgVectorIndex.add_rows(s, ids, vectors)
-                s.merge(MetaRow(key="manifest", value=json.dumps(self.manifest, indent=2)))
+                PgVectorIndex.add(s, ids, vectors)
+                s.merge(self._manifest_row())
             (self.index_dir / MANIFEST).unlink(missing_ok=True)  # from here on the database's manifest is read
             (self.index_dir / VECTORS).unlink(missing_ok=True)
             (self.index_dir / PENDING).unlink(missing_ok=True)
@@ -488,10 +491,7 @@ class Store:
         faiss_index.adapt(self.ivf_min_vectors)
         self.manifest["vectors"] = _vectors_entry(FAISS, faiss_index.factory)
         faiss_index.save(self.index_dir / VECTORS)
-        path = self.index_dir / MANIFEST
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)  # from here on the folder's manifest is read
+        self._write_manifest()  # to the folder (the manifest now says faiss): from here on it is read
         with Session(self.engine) as s, s.begin():
             s.execute(text(f"DROP TABLE IF EXISTS {pgvectors.TABLE}"))
             s.execute(delete(MetaRow).where(MetaRow.key == "manifest"))
@@ -551,13 +551,18 @@ def read_manifest(index_dir: Path, database_url: str | None = None) -> dict | No
         return None
     engine = make_engine(database_url)
     try:
-        with engine.connect() as conn:
-            if conn.execute(text("SELECT to_regclass('index_meta') IS NOT NULL")).scalar():
-                found = conn.execute(select(MetaRow.value).where(MetaRow.key == "manifest")).scalar()
-                return json.loads(found) if found else None
-        return None
+        return _db_manifest(engine)
     finally:
         engine.dispose()
+
+
+def _db_manifest(engine) -> dict | None:
+    """The manifest kept in the database (pgvector), or None."""
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT to_regclass('index_meta') IS NOT NULL")).scalar():
+            return None
+        found = conn.execute(select(MetaRow.value).where(MetaRow.key == "manifest")).scalar()
+    return json.loads(found) if found else None
 
 
 def vector_store_of(manifest: dict) -> str:

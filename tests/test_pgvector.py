@@ -99,13 +99,13 @@ WRITER = textwrap.dedent("""
     from ragqa.store import Store
     from test_store import CHUNKING, INFO, doc
 
-    real = pgvectors.PgVectorIndex.add_rows
-    def add_rows(session, ids, vectors):
+    real = pgvectors.PgVectorIndex.add
+    def add(session, ids, vectors):
         if {when!r} == "after":
             real(session, ids, vectors)
         print("in the transaction", flush=True)
         time.sleep(60)
-    pgvectors.PgVectorIndex.add_rows = staticmethod(add_rows)
+    pgvectors.PgVectorIndex.add = staticmethod(add)
     store = Store.open({folder!r}, {url!r}, INFO, CHUNKING, write=True, vector_store="pgvector")
     store.put_documents([doc("doomed", 50, 9), doc("kept", 3, 1)])
 """)

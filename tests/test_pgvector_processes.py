@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from test_http import start_server
+from test_worker_processes import cli
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +36,7 @@ def test_a_server_answers_from_what_workers_on_other_machines_committed(tmp_path
     try:
         client = httpx.Client(base_url=url, timeout=120)
         assert client.get("/v1/status", headers=AUTH).json()["documents"] == 0  # no index yet
-        queued = subprocess.run([sys.executable, "-m", "ragqa.cli", "ingest", str(docs), "--queue", "--files-per-job", "1",
-                                 "--json"], env=machine(tmp_path, "cli", pgvector_url), capture_output=True, text=True,
-                                timeout=120)
+        queued = cli(machine(tmp_path, "cli", pgvector_url), "ingest", str(docs), "--queue", "--files-per-job", "1", "--json")
         assert queued.returncode == 0, queued.stderr
         workers = [subprocess.Popen([sys.executable, "-m", "ragqa.cli", "worker", "--exit-when-idle"],
                                     env=machine(tmp_path, f"worker{i}", pgvector_url), stdout=subprocess.PIPE,
@@ -46,7 +45,6 @@ def test_a_server_answers_from_what_workers_on_other_machines_committed(tmp_path
             _, err = w.communicate(timeout=600)
             assert w.returncode == 0, err
         status = client.get("/v1/status", headers=AUTH).json()
-        print(subprocess.run([sys.executable, "-m", "ragqa.cli", "jobs", "--json"], env=machine(tmp_path, "cli", pgvector_url), capture_output=True, text=True).stdout[-3000:])
         assert status["documents"] == 3 and status["chunks"] == status["vectors"] > 50, status
         assert status["jobs"]["done"] == 3
         r = client.post("/v1/ask", headers=AUTH, json={"question": "Who developed a steam-powered water pump in 1698?"})
@@ -60,14 +58,8 @@ def test_a_server_answers_from_what_workers_on_other_machines_committed(tmp_path
         proc.terminate()
         proc.wait(60)
         log.close()
-    printed = subprocess.run([sys.executable, "-m", "ragqa.cli", "status", "--json"],
-                             env=machine(tmp_path, "laptop", pgvector_url), capture_output=True, text=True, timeout=120)
-    info = json.loads(printed.stdout)
+    info = json.loads(cli(machine(tmp_path, "laptop", pgvector_url), "status", "--json").stdout)
     assert info["vector_store"] == "pgvector" and info["vector_index"] == "pgvector exact"
-
-
-def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ragqa.cli", *args], env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_migrate_vectors_moves_an_index_both_ways_and_it_answers_the_same(tmp_path, pgvector_url):
