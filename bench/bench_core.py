@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragqa import RAG  # noqa: E402
-from ragqa.embedding import POOL_MIN_TEXTS, SentenceTransformerEmbedder  # noqa: E402
-from ragqa.generation import citation_grammar  # noqa: E402
-from ragqa.prompts import answer_messages  # noqa: E402
+from ragqa.answer.prompts import answer_messages  # noqa: E402
+from ragqa.models.embed import POOL_MIN_TEXTS, SentenceTransformerEmbedder  # noqa: E402
+from ragqa.models.generator import citation_grammar  # noqa: E402
 
 QUESTIONS = [
     "Who developed a steam-powered water pump in 1698?",
@@ -70,7 +70,7 @@ def main() -> None:
         n_one = min(len(texts), POOL_MIN_TEXTS - 1)
         t_one, _ = timed(lambda: inproc.embed(texts[:n_one]))
         n = len(texts)
-        from ragqa.onnx_embedding import OnnxEmbedder
+        from ragqa.models.onnx_embed import OnnxEmbedder
 
         int8 = OnnxEmbedder(quantized=True)
         int8.embed(texts[:32])

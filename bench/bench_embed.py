@@ -29,21 +29,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragqa.file_reader import peak_rss_mb  # noqa: E402
+from ragqa.ingest.file_reader import peak_rss_mb  # noqa: E402
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 N_QUESTIONS_TIMED = 50
 
 
 def _questions(path: Path) -> list[dict]:
-    from ragqa.evaluation import load_questions
+    from ragqa.evaluation.run import load_questions
 
     return [q for q in load_questions(path) if q.get("gold_doc_ids")]
 
 
 def child_backend(backend: str, corpus: Path, questions: Path, texts_out: Path) -> dict:
     from ragqa import RAG
-    from ragqa.evaluation import report, run
+    from ragqa.evaluation.run import report, run
 
     qs = _questions(questions)
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +78,7 @@ def child_raw(texts_file: Path, questions: Path) -> dict:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from ragqa.models import default_embedder_path
+    from ragqa.models.paths import default_embedder_path
 
     texts = json.loads(texts_file.read_text(encoding="utf-8"))
     torch.set_num_threads(os.cpu_count() or 1)
@@ -115,8 +115,9 @@ def main() -> None:
     if (a.scifact / "corpus").is_dir():
         sets.append(("scifact", a.scifact / "corpus", a.scifact / "questions_train.jsonl"))
 
-    from ragqa import llama_check, onnx_embedding
-    from ragqa.models import default_embedder_path
+    from ragqa.models import llama_check
+    from ragqa.models import onnx_embed as onnx_embedding
+    from ragqa.models.paths import default_embedder_path
 
     t = time.perf_counter()
     folder = onnx_embedding.ensure_export(default_embedder_path())

@@ -30,9 +30,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragqa.chunking import sentence_spans  # noqa: E402
-from ragqa.embedding import SentenceTransformerEmbedder  # noqa: E402
-from ragqa.vectors import IVF, VectorIndex, plan  # noqa: E402
+from ragqa.index.faiss_store import IVF, VectorIndex, plan  # noqa: E402
+from ragqa.ingest.chunking import sentence_spans  # noqa: E402
+from ragqa.models.embed import SentenceTransformerEmbedder  # noqa: E402
 
 N_QUERIES = 300
 CLUSTER_SIZE = 50  # vectors per cluster: a document's chunks and their near neighbours

@@ -59,7 +59,7 @@ def main(argv: list[str]) -> None:
             builds.append((name, python))
     if model is None:
         sys.path.insert(0, str(ROOT))
-        from ragqa.models import default_gguf_path
+        from ragqa.models.paths import default_gguf_path
 
         model = str(default_gguf_path())
     runs: dict[str, list[dict]] = {name: [] for name, _ in builds}

@@ -10,7 +10,7 @@ Makefile built, and runs bench/peer_llamaindex.py there. Both sides: the same co
 and not), the same models (bundled MiniLM, SmolLM2-135M GGUF), the same threads, the
 same chunk size and overlap, the same number of chunks for the answer (ragqa's top_k),
 the same answer length cap, greedy decoding; model loads and a first warm-up query
-are outside the timings on both sides. Both sides' rows are scored by ragqa.metrics.
+are outside the timings on both sides. Both sides' rows are scored by ragqa.evaluation.metrics.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def setup() -> None:
 
 
 def pct(values, q):
-    from ragqa.metrics import percentile
+    from ragqa.evaluation.metrics import percentile
 
     return percentile(list(values), q)
 
@@ -85,7 +85,7 @@ def run_ragqa(corpus: Path, questions: list[dict], threads: int) -> dict:
 
 
 def run_peer(corpus: Path, questions: list[dict], threads: int, mine: dict) -> dict:
-    from ragqa.models import default_embedder_path, default_gguf_path
+    from ragqa.models.paths import default_embedder_path, default_gguf_path
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(questions, f)
@@ -100,8 +100,8 @@ def run_peer(corpus: Path, questions: list[dict], threads: int, mine: dict) -> d
 
 
 def score(side: dict, questions: list[dict], abstains) -> dict:
-    from ragqa.citations import markers
-    from ragqa.metrics import is_right, recall_at
+    from ragqa.answer.citations import markers
+    from ragqa.evaluation.metrics import is_right, recall_at
 
     by_id = {q["id"]: q for q in questions}
     rows = side["rows"]
@@ -153,8 +153,8 @@ def table(ours: dict, theirs: dict) -> str:
 
 
 def main() -> None:
-    from ragqa.confidence import declined
-    from ragqa.evaluation import load_questions
+    from ragqa.answer.policy import declined
+    from ragqa.evaluation.run import load_questions
 
     shared = ROOT.parent / "shared" / "data" / "squad2"
     ap = argparse.ArgumentParser()

@@ -44,10 +44,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from bench_index import latencies, real_shape, recall, synthetic  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from ragqa import pgvectors  # noqa: E402
-from ragqa.db import Base  # noqa: E402
-from ragqa.pgvectors import TABLE, PgVectorIndex, vector_literal  # noqa: E402
-from ragqa.vectors import IVF, IVF_MIN_VECTORS, VectorIndex, plan  # noqa: E402
+from ragqa.index import pgvector_store as pgvectors  # noqa: E402
+from ragqa.index.db import Base  # noqa: E402
+from ragqa.index.faiss_store import IVF, IVF_MIN_VECTORS, VectorIndex, plan  # noqa: E402
+from ragqa.index.pgvector_store import TABLE, PgVectorIndex, vector_literal  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
 N_QUERIES = 300
@@ -318,7 +318,7 @@ def main() -> None:
             url, results["ingest"] = bench_ingest(db, args.files, tmp, args.hnsw_min)
         if not args.skip_ingest and not args.no_search:
             # the real vectors, with real claims embedded by the same backend
-            from ragqa.embedding import make_embedder
+            from ragqa.models.embed import make_embedder
             from ragqa.settings import Settings
 
             engine = create_engine(url)

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragqa import RAG  # noqa: E402
-from ragqa import metrics as M  # noqa: E402
-from ragqa.citations import strip_markers  # noqa: E402
+from ragqa.answer.citations import strip_markers  # noqa: E402
+from ragqa.evaluation import metrics as M  # noqa: E402
 
 SETTINGS = [(2, 0), (1, 0), (1, 32), (1, 48), (2, 32), (2, 48), (2, 64), (2, 96), (3, 48), (3, 64)]  # (top_k, context_tokens); 0 = whole chunks
 

@@ -96,8 +96,8 @@ def run(corpus: Path, index: Path, **settings) -> list[dict]:
 def false_alarms() -> tuple[int, int]:
     """Sentences of the shared SQuAD and SciFact corpora taken for instructions (all are
     ordinary text): (flagged, sentences)."""
-    from ragqa.chunking import sentence_spans
-    from ragqa.injection import is_instruction
+    from ragqa.answer.injection import is_instruction
+    from ragqa.ingest.chunking import sentence_spans
 
     flagged = total = 0
     for folder in ("squad2", "scifact"):

@@ -35,10 +35,10 @@ FILES = 60
 # the work has begun. Batches are made small so that 60 files give ~15 write transactions.
 DRIVER = """
 import sys
-import ragqa.ingest
+import ragqa.ingest.run
 from ragqa import RAG
-ragqa.ingest.EMBED_BATCH_CHUNKS = 16  # many small write batches, so a kill can land between any two
-ragqa.ingest.SAVE_EVERY_CHUNKS = 64  # and vectors saved mid-run, as a large ingest does
+ragqa.ingest.run.EMBED_BATCH_CHUNKS = 16  # many small write batches, so a kill can land between any two
+ragqa.ingest.run.SAVE_EVERY_CHUNKS = 64  # and vectors saved mid-run, as a large ingest does
 rag = RAG(sys.argv[1], database_url=sys.argv[2], calibration="off")
 def on_event(kind, **data):
     print(kind, flush=True)
@@ -65,7 +65,7 @@ def check(index: Path, url: str) -> dict:
     """The index as a fresh reader finds it, straight from the database and the file."""
     from sqlalchemy import create_engine, text
 
-    from ragqa.vectors import VectorIndex
+    from ragqa.index.faiss_store import VectorIndex
 
     engine = create_engine(url)
     with engine.connect() as c:

@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragqa import RAG  # noqa: E402
-from ragqa import metrics as M  # noqa: E402
-from ragqa.evaluation import load_questions  # noqa: E402
-from ragqa.retrieval import fuse  # noqa: E402
+from ragqa.answer.retrieval import fuse  # noqa: E402
+from ragqa.evaluation import metrics as M  # noqa: E402
+from ragqa.evaluation.run import load_questions  # noqa: E402
 
 DEPTH = 50
 

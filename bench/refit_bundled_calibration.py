@@ -8,7 +8,7 @@ the retrieval or the signals (a calibration describes one pipeline):
         ragqa/calibrations/smollm2-135m-instruct-q4_1.all-minilm-l6-v2.json
     .venv/bin/ragqa eval corpora/squad2/questions_heldout.jsonl --index indexes/squad2 --out bench/results/squad2-heldout
 
-The rows of questions_calibrate.jsonl are split in two halves by kind (ragqa.calibration.split):
+The rows of questions_calibrate.jsonl are split in two halves by kind (ragqa.evaluation.calibrate.split):
 the calibrator is fitted on the first, the threshold certified by Learn-then-Test on the
 second; questions_heldout.jsonl is never seen by either and is where figures are reported.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragqa import calibration as C  # noqa: E402
+from ragqa.evaluation import calibrate as C  # noqa: E402
 
 SOURCE = ("bundled default (fitted and certified on corpora/squad2/questions_calibrate.jsonl, "
           "SQuAD 2.0, CC BY-SA 4.0; target risk chosen on the fitting half)")
@@ -66,8 +66,8 @@ def choose_target(rows: list[dict]) -> tuple[float, list[dict]]:
 
 
 def main(answers: str, out: str) -> None:
-    from ragqa.evaluation import load_rows
-    from ragqa.pipeline import RAG
+    from ragqa.evaluation.run import load_rows
+    from ragqa.rag import RAG
 
     rows = load_rows(answers)
     fit_part, _ = C.split(rows, seed=0)  # the same halves as fit_rows

@@ -12,9 +12,9 @@ import sys
 
 import numpy as np
 
-from ragqa import calibration as C
-from ragqa import metrics as M
-from ragqa.evaluation import load_rows
+from ragqa.evaluation import calibrate as C
+from ragqa.evaluation import metrics as M
+from ragqa.evaluation.run import load_rows
 
 
 def main(path: str) -> None:

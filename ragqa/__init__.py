@@ -21,7 +21,7 @@ __all__ = ["RAG", "Settings", "Answer", "Citation", "Hit", "Chunk", "Filters", "
 
 def __getattr__(name: str):
     if name == "RAG":
-        from .pipeline import RAG
+        from .rag import RAG
 
         return RAG
     if name == "Settings":

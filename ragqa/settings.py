@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .file_reader import FileReader
+    from .ingest.file_reader import FileReader
 
 # Measured on 20 SQuAD questions with the bundled 135M model (see the issue note): this
 # short instruction plus the citation grammar below gave the most correctly cited answers.
@@ -140,7 +140,7 @@ class Settings:
 
     def file_reader(self) -> "FileReader":
         """A reader of files with these limits (ragqa.file_reader); close it when done."""
-        from .file_reader import FileReader
+        from .ingest.file_reader import FileReader
 
         return FileReader(timeout=self.read_timeout, memory_mb=self.read_memory_mb,
                           max_bytes=int(self.max_file_mb * (1 << 20)) or None, max_chars=self.max_text_chars or None)

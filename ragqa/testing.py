@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .chunking import sentence_spans
+from .ingest.chunking import sentence_spans
 from .textutil import content_words, words
 
 _SOURCE = re.compile(r"^\[(\d+)\] \([^)]*\) (.*)$")

@@ -8,7 +8,7 @@ def parse_cli(args: list[str]):
     wrong option or argument (click's usage errors)."""
     import typer
 
-    from ragqa.cli import app
+    from ragqa.cli.app import app
 
     group = typer.main.get_command(app)
     name, *rest = args

@@ -62,8 +62,8 @@ def llama_runs() -> str | None:
     the tests that load the real model in this process are skipped then, and
     tests/test_llama_check.py fails with the signal."""
     from ragqa.errors import RagqaError
-    from ragqa.llama_check import smoke
-    from ragqa.models import default_gguf_path
+    from ragqa.models.llama_check import smoke
+    from ragqa.models.paths import default_gguf_path
 
     try:
         smoke(default_gguf_path(), n_threads=2)

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from ragqa import calibration as C
-from ragqa.confidence import contextual_yes
+from ragqa.answer.policy import contextual_yes
 from ragqa.errors import ConfigError
+from ragqa.evaluation import calibrate as C
 
 
 def calibrated_sample(rng, n):
@@ -95,7 +95,7 @@ def test_fit_recovers_a_calibrated_probability():
     assert cal.features == list(C.FEATURES[:1]) + ["grounding"] or "grounding" in cal.features
     s_test, y_test = _signals(rng, 4000)
     p = np.array([cal.probability(s) for s in s_test])
-    from ragqa.metrics import ece
+    from ragqa.evaluation.metrics import ece
 
     assert ece(p, y_test) < 0.03
     assert cal.probability({"grounding": 2.0}) > cal.probability({"grounding": 0.0}) > cal.probability({"grounding": -2.0})

@@ -1,6 +1,6 @@
 from rich.console import Console
 
-from ragqa.chat import run_chat
+from ragqa.cli.chat import run_chat
 
 
 def lines(*items):

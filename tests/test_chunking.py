@@ -1,4 +1,4 @@
-from ragqa.chunking import chunk_text, sentence_spans
+from ragqa.ingest.chunking import chunk_text, sentence_spans
 from ragqa.types import LoadedText, Page
 
 

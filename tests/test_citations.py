@@ -1,4 +1,4 @@
-from ragqa.citations import check, markers, strip_markers
+from ragqa.answer.citations import check, markers, strip_markers
 from ragqa.types import Chunk, Hit
 
 

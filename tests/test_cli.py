@@ -13,7 +13,7 @@ def run(*args, **kw):
 def test_import_and_help_load_no_heavy_library():
     code = ("import sys, ragqa\n"
             "from typer.testing import CliRunner\n"
-            "from ragqa.cli import app\n"
+            "from ragqa.cli.app import app\n"
             "r = CliRunner().invoke(app, ['--help'])\n"
             "assert r.exit_code == 0, r.output\n"
             "assert 'ingest' in r.output and 'ask' in r.output and 'chat' in r.output and 'status' in r.output\n"

@@ -1,4 +1,4 @@
-from ragqa.confidence import BlendScorer, before_generation, decide, declined
+from ragqa.answer.policy import BlendScorer, before_generation, decide, declined
 
 GOOD = {"retrieval_top": 0.7, "n_citations": 1, "cited": [1], "grounding": 0.9, "citation_support": 0.8,
         "numbers_supported": True, "declined": False}

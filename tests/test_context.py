@@ -1,8 +1,8 @@
 """The prompt's sources under a token budget: best sentences, contiguous excerpts whose
 offsets still point at the document, and citations grounded through them."""
 
-from ragqa import context
-from ragqa.citations import check
+from ragqa.answer import context
+from ragqa.answer.citations import check
 from ragqa.types import Chunk, Hit
 
 DOC = ("Using boiling water to make motion is old. The Spanish inventor Ayanz patented a steam engine in 1606. "

@@ -12,7 +12,7 @@ import yaml
 from cliparse import parse_cli
 from typer._click.exceptions import UsageError
 
-from ragqa.llama_check import PORTABLE_CMAKE_ARGS
+from ragqa.models.llama_check import PORTABLE_CMAKE_ARGS
 from ragqa.settings import ALIASES, Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ragqa.evaluation import REPORT_KEYS, RETRIEVAL_KEYS
+from ragqa.evaluation.run import REPORT_KEYS, RETRIEVAL_KEYS
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from ragqa import RAG
-from ragqa import calibration as C
 from ragqa.errors import InputError
-from ragqa.evaluation import REPORT_KEYS, RETRIEVAL_KEYS, collect, load_questions, load_rows, report, run, write
+from ragqa.evaluation import calibrate as C
+from ragqa.evaluation.run import REPORT_KEYS, RETRIEVAL_KEYS, collect, load_questions, load_rows, report, run, write
 from ragqa.testing import ExtractiveGenerator, HashEmbedder
 
 QUESTIONS = [

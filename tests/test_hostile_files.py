@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from docmaker import write_docx, write_pdf
 
+from ragqa.cli.render import printable
 from ragqa.errors import DocumentError
-from ragqa.file_reader import FileReader
-from ragqa.loaders import load
-from ragqa.render import printable
+from ragqa.ingest.file_reader import FileReader
+from ragqa.ingest.loaders import load
 
 GOOD = "Paris is the capital of France and lies on the Seine.\n"
 

@@ -4,8 +4,8 @@ is withheld, and control-token lookalikes in a document cannot open a chat turn.
 import pytest
 
 from ragqa import RAG
-from ragqa.injection import fence, is_instruction
-from ragqa.prompts import answer_messages
+from ragqa.answer.injection import fence, is_instruction
+from ragqa.answer.prompts import answer_messages
 from ragqa.testing import HashEmbedder, ScriptedGenerator
 
 INSTRUCTIONS = [

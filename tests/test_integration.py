@@ -142,7 +142,7 @@ def test_another_embedder_cannot_open_the_index(world):
 
 
 def test_worker_processes_embed_exactly_like_one_process(world):
-    from ragqa.embedding import POOL_MIN_TEXTS, SentenceTransformerEmbedder
+    from ragqa.models.embed import POOL_MIN_TEXTS, SentenceTransformerEmbedder
 
     rag, docs, _ = world
     texts = [f"Sentence {i} about steam engines and Normans." for i in range(POOL_MIN_TEXTS)]
@@ -206,7 +206,7 @@ def test_extractive_answers_are_verbatim_spans_of_what_they_cite(world):
     """RAGQA_EXTRACTIVE=1: the real model under the span grammar answers with words copied
     from the excerpt it cites, not starting with the question's own words."""
     from ragqa import RAG
-    from ragqa.citations import strip_markers
+    from ragqa.answer.citations import strip_markers
 
     rag, docs, _ = world
     with RAG(rag.index_dir, embedder=rag.embedder, generator=rag.generator, calibration="off", extractive=1) as ex:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragqa.db import make_engine
+from ragqa.index.db import make_engine
 from ragqa.service.jobs import DONE, FAILED, QUEUED, RUNNING, JobQueue
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ragqa import llama_check
 from ragqa.errors import ModelError
+from ragqa.models import llama_check
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,7 +80,7 @@ def test_pins_agree_everywhere():
 def test_the_real_gguf_runs_a_chat_with_a_grammar_in_a_child(cache):
     """A multi-token prompt, a grammar and a chat completion through the bundled GGUF, in a
     child process: on a build this CPU cannot run, this test fails with the signal."""
-    from ragqa.models import default_gguf_path
+    from ragqa.models.paths import default_gguf_path
 
     llama_check.smoke(default_gguf_path(), n_threads=2, remember=False)
 
@@ -100,11 +100,11 @@ def test_llama_cpp_log_lines_go_to_logging_not_to_stderr():
 
     code = ("import logging, sys\n"
             "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format='%(name)s %(message)s')\n"
-            "from ragqa.generation import LlamaCppGenerator, SamplingParams\n"
+            "from ragqa.models.generator import LlamaCppGenerator, SamplingParams\n"
             "g = LlamaCppGenerator(check=False)\n"
             "print(''.join(g.chat([{'role': 'user', 'content': 'Say yes.'}], SamplingParams(max_tokens=2))))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    routed = [line for line in out.stdout.splitlines() if line.startswith("ragqa.generation llama.cpp: ")]
+    routed = [line for line in out.stdout.splitlines() if line.startswith("ragqa.models.generator llama.cpp: ")]
     assert len(routed) > 10, out.stdout[-2000:]
     assert out.stderr.strip() == "", out.stderr[-2000:]

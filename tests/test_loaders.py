@@ -2,7 +2,7 @@ import pytest
 from docmaker import write_docx, write_pdf
 
 from ragqa.errors import DocumentError, EmptyDocumentError, UnsupportedFormatError
-from ragqa.loaders import load
+from ragqa.ingest.loaders import load
 
 
 def test_utf8_text(tmp_path):

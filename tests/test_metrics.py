@@ -2,7 +2,7 @@
 
 import pytest
 
-from ragqa import metrics as M
+from ragqa.evaluation import metrics as M
 
 
 def test_token_f1_and_exact_match():

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragqa import onnx_embedding as ox
 from ragqa.errors import IndexMismatchError, ModelError
-from ragqa.models import default_embedder_path
+from ragqa.models import onnx_embed as ox
+from ragqa.models.paths import default_embedder_path
 
 TEXTS = [
     "The Normans were the people who in the 10th and 11th centuries gave their name to Normandy.",
@@ -46,14 +46,14 @@ def in_cache(cache, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def torch_vectors() -> np.ndarray:
-    from ragqa.embedding import SentenceTransformerEmbedder
+    from ragqa.models.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder().embed(TEXTS)
 
 
 @pytest.mark.parametrize("quantized,bound", [(False, MIN_COSINE_FLOAT), (True, MIN_COSINE_INT8)])
 def test_onnx_vectors_agree_with_torch(in_cache, torch_vectors, quantized, bound):
-    from ragqa.embedding import SentenceTransformerEmbedder
+    from ragqa.models.embed import SentenceTransformerEmbedder
 
     emb = ox.OnnxEmbedder(quantized=quantized)
     vectors = emb.embed(TEXTS)
@@ -95,8 +95,8 @@ def test_an_export_killed_midway_leaves_no_export_and_the_next_one_completes(tmp
     cache = tmp_path / "cache"
     script = (
         "import os, signal\n"
-        "from ragqa import onnx_embedding as ox\n"
-        "from ragqa.models import default_embedder_path\n"
+        "from ragqa.models import onnx_embed as ox\n"
+        "from ragqa.models.paths import default_embedder_path\n"
         "def killed(src, out):\n"
         "    out.write_bytes(b'half a model')\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
@@ -191,7 +191,7 @@ def test_embedding_with_an_export_made_does_not_import_torch(in_cache):
     """What makes a cold ask on an ONNX index cheaper: tokenizers and onnxruntime only."""
     ox.ensure_export(default_embedder_path())
     code = ("import sys\n"
-            "from ragqa.onnx_embedding import OnnxEmbedder\n"
+            "from ragqa.models.onnx_embed import OnnxEmbedder\n"
             "v = OnnxEmbedder(quantized=True).embed(['When was the Erie Canal completed?'])\n"
             "assert v.shape == (1, 384)\n"
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))\n")

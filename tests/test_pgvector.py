@@ -15,8 +15,8 @@ from sqlalchemy import text
 from test_store import CHUNKING, INFO, doc
 
 from ragqa.errors import ConfigError, IndexMismatchError
-from ragqa.pgvectors import EXACT, HNSW
-from ragqa.store import MANIFEST, VECTORS, Store, make_engine, read_manifest
+from ragqa.index.pgvector_store import EXACT, HNSW
+from ragqa.index.store import MANIFEST, VECTORS, Store, make_engine, read_manifest
 from ragqa.types import Filters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,8 +95,8 @@ def test_search_exact_and_hnsw_finds_the_nearest_and_filters_are_exact(tmp_path,
 WRITER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
-    from ragqa import pgvectors
-    from ragqa.store import Store
+    from ragqa.index import pgvector_store as pgvectors
+    from ragqa.index.store import Store
     from test_store import CHUNKING, INFO, doc
 
     real = pgvectors.PgVectorIndex.add
@@ -183,7 +183,7 @@ def test_writes_of_one_document_wait_for_each_other_and_others_do_not(tmp_path, 
 
     from sqlalchemy.orm import Session
 
-    from ragqa import pgvectors
+    from ragqa.index import pgvector_store as pgvectors
 
     with open_pg(tmp_path / "idx", pgvector_url) as s:
         s.put_documents([doc("a", 2), doc("b", 2, 1)])

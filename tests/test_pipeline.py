@@ -101,8 +101,8 @@ def test_filters_restrict_the_documents_an_answer_may_come_from(fake_rag, docs):
 
 
 def test_every_signal_an_answer_carries_is_declared_once(fake_rag, docs):
-    from ragqa.calibration import FEATURES
-    from ragqa.signals import SIGNALS
+    from ragqa.answer.signals import SIGNALS
+    from ragqa.evaluation.calibrate import FEATURES
 
     fake_rag.ingest([docs])
     answers = [fake_rag.ask("Which town did Etna destroy?"), fake_rag.ask("What is the boiling point of neon?")]

@@ -4,7 +4,8 @@ database itself, hybrid retrieval and filters (fast fakes for the models)."""
 import pytest
 from sqlalchemy import create_engine, text
 
-from ragqa import RAG, lexical
+from ragqa import RAG
+from ragqa.index import lexical
 from ragqa.testing import ExtractiveGenerator, HashEmbedder
 
 

@@ -1,4 +1,4 @@
-"""The answer prompt's constant prefix kept on disk (ragqa.prefix_state), with the real
+"""The answer prompt's constant prefix kept on disk (ragqa.models.prefix_state), with the real
 GGUF: a new process restores it instead of evaluating it, answers as without it, and a
 damaged file costs only the time it would have saved."""
 

@@ -5,10 +5,10 @@ import sqlite3
 import numpy as np
 import pytest
 
-from ragqa import lexical
+from ragqa.answer.retrieval import FUSIONS, Retriever, fuse
 from ragqa.errors import ConfigError
-from ragqa.retrieval import FUSIONS, Retriever, fuse
-from ragqa.store import NewDocument, Store
+from ragqa.index import lexical
+from ragqa.index.store import NewDocument, Store
 from ragqa.testing import HashEmbedder
 from ragqa.types import ChunkSpan
 

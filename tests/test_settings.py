@@ -57,7 +57,7 @@ def test_values_outside_the_schema_are_refused_at_load(monkeypatch, changes, mes
 def test_every_setting_has_help_and_the_defaults_live_in_one_place():
     from dataclasses import fields
 
-    from ragqa.retrieval import Retriever
+    from ragqa.answer.retrieval import Retriever
     from ragqa.settings import Settings
 
     assert all(f.metadata.get("help") for f in fields(Settings))

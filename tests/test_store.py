@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ragqa.errors import IndexLockedError, IndexMismatchError, IndexNotFoundError
-from ragqa.locks import WriterLock
-from ragqa.store import NewDocument, Store, make_engine
+from ragqa.index.locks import WriterLock
+from ragqa.index.store import NewDocument, Store, make_engine
 from ragqa.types import ChunkSpan
 
 INFO = {"name": "hash-embedder", "dimension": 8, "max_tokens": 128}

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from ragqa import RAG
+from ragqa.index.faiss_store import FLAT, IVF, VectorIndex, plan
 from ragqa.testing import ExtractiveGenerator, HashEmbedder
-from ragqa.vectors import FLAT, IVF, VectorIndex, plan
 
 
 def clustered(n, d=32, clusters=40, seed=0):

@@ -12,9 +12,9 @@ from test_store import CHUNKING, INFO, doc
 
 from ragqa import RAG
 from ragqa.errors import IndexLockedError, NotFoundError
+from ragqa.index.store import PENDING, Store
 from ragqa.service.jobs import DONE, FAILED, QUEUED, IngestJobs
 from ragqa.service.worker import Worker
-from ragqa.store import PENDING, Store
 from ragqa.testing import ExtractiveGenerator, HashEmbedder
 
 TOPICS = ["volcano", "glacier", "harbour", "orchard", "comet", "canyon", "lagoon", "meadow"]

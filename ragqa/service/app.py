@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..errors import IndexNotFoundError, RagqaError
-from ..pipeline import MAX_QUESTION_CHARS, RAG, embedder_for
+from ..rag import MAX_QUESTION_CHARS, RAG, embedder_for
 from ..settings import Settings
 from ..types import Answer
 from . import page

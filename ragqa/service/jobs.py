@@ -33,8 +33,8 @@ from sqlalchemy import Float, Integer, String, Text, and_, func, literal_column,
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base
 from ..errors import InputError, NotFoundError
+from ..index.db import Base
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -240,7 +240,7 @@ class IngestJobs:
     @property
     def queue(self) -> JobQueue:
         if self._queue is None:
-            from ..db import make_engine
+            from ..index.db import make_engine
 
             s = self.settings
             self._queue = JobQueue(make_engine(s.resolved_database_url), lease_s=s.job_lease, max_attempts=s.job_attempts)
@@ -249,7 +249,7 @@ class IngestJobs:
     def enqueue(self, paths: Iterable[str | Path], *, files_per_job: int | None = None) -> list[Job]:
         """Queue the files under `paths`, in jobs of a few files (see `batches`: per-file
         jobs of small files cost twice the time)."""
-        from ..ingest import IngestReport, discover
+        from ..ingest.run import IngestReport, discover
 
         paths = list(paths)
         found = discover(paths, IngestReport()) if paths else []  # raises InputError for a missing path

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputError, TooLargeError
-from ..loaders import SUPPORTED_SUFFIXES, is_supported
+from ..ingest.loaders import SUPPORTED_SUFFIXES, is_supported
 
 MAX_NAME_BYTES = 255
 BLOCK = 1 << 20

@@ -19,7 +19,7 @@ from ..errors import IndexLockedError, RagqaError
 from .jobs import INGEST, IngestJobs, Job, JobQueue, worker_name
 
 if TYPE_CHECKING:
-    from ..pipeline import RAG
+    from ..rag import RAG
 
 log = logging.getLogger(__name__)
 

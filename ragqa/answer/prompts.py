@@ -1,0 +1,78 @@
+"""The messages sent to the model: numbered sources for an answer, the self-check that
+asks whether the sources state the answer, and the rewrite of a follow-up question
+into a standalone one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..types import Hit
+from .injection import fence
+
+ABSTAIN_TEXT = "I cannot answer that from these documents."
+CHECK_QUESTION = "Is your answer stated in the sources? Reply yes or no."
+CONTENT_FREE = "N/A"
+ANSWER_CUE = "Answer, citing the source number like [1]:"
+
+# Worked examples given as earlier turns of the chat, written for ragqa (no evaluation
+# text, and about nothing a user's documents are likely to hold: an example about the
+# demo corpus's subject made the 135M model answer the demo question with the example's
+# answer). On 100 answerable SQuAD questions (bundled model, top_k 2, context_tokens 32)
+# these examples gave 44 right drafts; without the last two, 39.
+EXAMPLES = (
+    ("[1] (volcanoes) Mount Etna erupted violently in 1669 and destroyed the town of Nicolosi.\n\n"
+     "[2] (bees) A honey bee colony has one queen and thousands of workers.",
+     "Which town did Etna destroy?", "Nicolosi [1]"),
+    ("[1] (bridges) The Brooklyn Bridge opened in 1883 after fourteen years of work.\n\n"
+     "[2] (canals) The Erie Canal was completed in 1825 and linked the Hudson River to Lake Erie.",
+     "When was the Erie Canal completed?", "1825 [2]"),
+    ("[1] (lighthouses) The Pharos of Alexandria was a lighthouse built by the Ptolemaic Kingdom.\n\n"
+     "[2] (wonders) It was one of the Seven Wonders of the Ancient World.",
+     "Who built the Pharos of Alexandria?", "the Ptolemaic Kingdom [1]"),
+)
+
+
+def _user(sources_text: str, question: str) -> str:
+    return f"Sources:\n{sources_text}\n\nQuestion: {question.strip()}\n{ANSWER_CUE}"
+
+
+def _examples() -> list[dict[str, str]]:
+    out = []
+    for sources_text, question, answer in EXAMPLES:
+        out += [{"role": "user", "content": _user(sources_text, question)}, {"role": "assistant", "content": answer}]
+    return out
+
+
+def _answer_messages(question: str, sources: Sequence[tuple[str, str]], system_prompt: str) -> list[dict[str, str]]:
+    lines = [f"[{n}] ({fence(where)}) {fence(' '.join(text.split()))}" for n, (where, text) in enumerate(sources, start=1)]
+    return [{"role": "system", "content": system_prompt}, *_examples(),
+            {"role": "user", "content": _user("\n\n".join(lines), question)}]
+
+
+def answer_messages(question: str, sources: Sequence[Hit], system_prompt: str) -> list[dict[str, str]]:
+    return _answer_messages(question, [(h.chunk.document + (f", page {h.chunk.page}" if h.chunk.page else ""), h.chunk.text)
+                                       for h in sources], system_prompt)
+
+
+def check_messages(question: str, sources: Sequence[Hit], system_prompt: str, draft: str) -> list[dict[str, str]]:
+    """The answer's own conversation, then: is that answer stated in the sources? Its prefix
+    is the answer prompt, so llama.cpp evaluates only the new turn."""
+    return answer_messages(question, sources, system_prompt) + [
+        {"role": "assistant", "content": draft}, {"role": "user", "content": CHECK_QUESTION}]
+
+
+def content_free_check_messages(question: str, n_sources: int, system_prompt: str, draft: str) -> list[dict[str, str]]:
+    """The same check with every source replaced by a content-free text: how much the model
+    says "yes" without evidence (contextual calibration, Zhao et al., 2021)."""
+    sources = [(CONTENT_FREE, CONTENT_FREE)] * max(1, n_sources)
+    return _answer_messages(question, sources, system_prompt) + [
+        {"role": "assistant", "content": draft}, {"role": "user", "content": CHECK_QUESTION}]
+
+
+def condense_messages(history: Sequence[tuple[str, str]], question: str) -> list[dict[str, str]]:
+    convo = "\n".join(f"User: {q}\nAssistant: {a}" for q, a in history[-3:])
+    return [
+        {"role": "system", "content": "Rewrite the user's last question so that it can be understood without "
+                                      "the conversation. Reply with the rewritten question only."},
+        {"role": "user", "content": f"Conversation:\n{convo}\n\nLast question: {question}\nRewritten question:"},
+    ]

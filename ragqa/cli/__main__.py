@@ -1,0 +1,5 @@
+"""`python -m ragqa.cli`: the same as the `ragqa` command."""
+
+from .app import main
+
+main()

@@ -1,0 +1,334 @@
+"""Calibration: signals -> a probability that the answer is right, and the abstain
+threshold that keeps the error rate among answered questions at or below a target.
+
+Fitting (`fit`) needs labelled answers: the signals recorded on each Answer and
+whether its draft was right. It takes two disjoint parts of them:
+
+1. the calibrator, a logistic regression on standardized signals (scikit-learn), is fitted
+   on the first part;
+2. the threshold is chosen on the second part by Learn-then-Test (Angelopoulos et al.,
+   2021) with fixed-sequence testing: for each threshold t the null hypothesis "selective
+   risk at t exceeds the target" gets the exact binomial p-value P(Binom(n_t, target) <= k_t)
+   (n_t answered, k_t wrong among them). Thresholds are tested from high to low, each at
+   level delta, and testing stops at the first that is not rejected; the lowest rejected
+   one is kept. The sequence starts at the grid point where the first part predicts the
+   smallest p-value, so it is fixed before the second part is looked at, which is what the guarantee needs: with probability at
+   least 1 - delta over the draw of the second part, the selective risk on new questions
+   of the same kind is at most the target. When no threshold is rejected, the threshold
+   is above every confidence: ragqa abstains rather than break the promise.
+
+The fitted calibration is plain JSON (coefficients, not a pickle), saved in the index
+directory and tied to the identity of the GGUF and of the embedder; applying it needs
+numpy only. A default for the bundled models ships in ragqa/calibrations/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..answer.signals import FEATURES as _FEATURES
+from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+FILENAME = "calibration.json"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "calibrations"
+GRID = tuple(round(i / 40, 3) for i in range(1, 40))  # 0.025 .. 0.975
+RISK_LEVELS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)  # target risks certified besides the chosen one
+
+# The signals the calibrator reads, in order (declared in ragqa.signals). Booleans count
+# as 0/1; a missing signal takes the mean it had where the calibrator was fitted.
+FEATURES = _FEATURES
+
+
+def features(signals: dict[str, Any], names: Sequence[str] = FEATURES) -> list[float | None]:
+    out: list[float | None] = []
+    for name in names:
+        value = signals.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            out.append(None)
+        else:
+            out.append(float(value))
+    return out
+
+
+@dataclass
+class Calibration:
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+    threshold: float
+    target_risk: float
+    delta: float
+    models: dict[str, Any]  # identities of the generator and the embedder it was fitted with
+    fitted: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, and the figures measured
+    format: int = 1
+    # a threshold certified the same way for each of RISK_LEVELS, so that a user may choose
+    # another target risk (RAGQA_TARGET_RISK) without refitting; 1.01 where none could be
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def threshold_for(self, target_risk: float) -> float | None:
+        """The certified threshold for this target risk, None if it was not computed."""
+        if abs(target_risk - self.target_risk) < 1e-9:
+            return self.threshold
+        return self.thresholds.get(f"{target_risk:g}")
+
+    # --- applying --------------------------------------------------------------------
+
+    def probability(self, signals: dict[str, Any]) -> float:
+        z = self.intercept
+        for x, m, s, w in zip(features(signals, self.features), self.mean, self.scale, self.coef):
+            z += w * (((m if x is None else x) - m) / s)
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+    def applies_to(self, models: dict[str, Any]) -> str | None:
+        """None when fitted for these models, else why not."""
+        for role in ("generator", "embedder"):
+            mine, theirs = self.models.get(role, {}), models.get(role, {})
+            for key in mine:
+                if key in theirs and mine[key] != theirs[key]:
+                    return f"it was fitted for {role} {mine.get('name')!r}, not {theirs.get('name')!r}"
+        return None
+
+    # --- storing ---------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Calibration":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as e:
+            raise ConfigError(f"cannot read the calibration {path}: {e}") from None
+
+
+class CalibratedScorer:
+    """The Scorer (ragqa.confidence) backed by a fitted Calibration."""
+
+    calibrated = True
+
+    def __init__(self, calibration: Calibration):
+        self.calibration = calibration
+
+    def score(self, signals: dict[str, Any]) -> float:
+        return self.calibration.probability(signals)
+
+
+# --- model identities ---------------------------------------------------------------
+
+
+def gguf_identity(path: Path) -> dict[str, Any]:
+    """Name, size and a hash of the first MiB: cheap, and different for another quantization."""
+    path = Path(path)
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        h.update(f.read(1 << 20))
+    return {"name": path.name, "bytes": path.stat().st_size, "sha256_1mib": h.hexdigest()}
+
+
+def find(index_dir: Path, models: dict[str, Any]) -> tuple[Calibration | None, str | None]:
+    """The calibration to use for an index: its own, else a bundled one fitted for the same
+    models. Returns (calibration or None, a warning or None)."""
+    own = Path(index_dir) / FILENAME
+    if own.is_file():
+        cal = Calibration.load(own)
+        why = cal.applies_to(models)
+        if why is None:
+            return cal, None
+        return None, f"the calibration in {own} does not apply: {why}; confidence is uncalibrated"
+    for path in sorted(BUNDLED_DIR.glob("*.json")):
+        cal = Calibration.load(path)
+        if cal.applies_to(models) is None:
+            return cal, None
+    return None, None
+
+
+# --- fitting ------------------------------------------------------------------------
+
+
+def binom_tail(k: int, n: int, p: float) -> float:
+    """P(Binom(n, p) <= k): the p-value of "risk > p" after k errors in n answers."""
+    from scipy.stats import binom
+
+    return float(binom.cdf(k, n, p))
+
+
+def min_answers(target_risk: float, delta: float) -> int:
+    """The fewest answers that can reject "risk > target" at level delta (with no error)."""
+    return math.ceil(math.log(delta) / math.log(1 - target_risk))
+
+
+def sequence_start(fit_confidence: Sequence[float], fit_right: Sequence[bool], n_threshold: int, *,
+                   target_risk: float, delta: float, grid: Sequence[float] = GRID) -> float:
+    """Where fixed-sequence testing starts: the grid threshold with the smallest p-value
+    that the fitting part predicts for the threshold part (its share answered and its
+    error rate, scaled to n_threshold); the highest such threshold on ties. Only the
+    fitting part is read, so the sequence is fixed before the threshold part is seen."""
+    n = max(1, len(fit_confidence))
+    best, best_p = max(grid), 2.0
+    for t in sorted(grid, reverse=True):
+        answered = [r for c, r in zip(fit_confidence, fit_right) if c >= t]
+        if not answered:
+            continue
+        n_exp = len(answered) / n * n_threshold
+        k_exp = (len(answered) - sum(bool(r) for r in answered)) / len(answered) * n_exp
+        p = binom_tail(math.floor(k_exp), max(1, round(n_exp)), target_risk)
+        if p < best_p - 1e-12:
+            best, best_p = t, p
+    return best
+
+
+def choose_threshold(confidence: Sequence[float], right: Sequence[bool], answerable: Sequence[bool] | None = None, *,
+                     target_risk: float, delta: float, grid: Sequence[float] = GRID,
+                     start: float | None = None) -> tuple[float, list[dict]]:
+    """Learn-then-Test by fixed-sequence testing over the grid points at or below `start`
+    (default: the top of the grid), from high to low. `answerable` marks the questions that
+    pass the hard checks (others are never answered, whatever their confidence). Returns
+    (threshold, one row per grid point); the threshold is 1.01 (abstain on everything)
+    when the first hypothesis of the sequence is not rejected."""
+    import numpy as np
+
+    c = np.asarray(confidence, dtype=float)
+    y = np.asarray(right, dtype=bool)
+    ok = np.ones_like(y) if answerable is None else np.asarray(answerable, dtype=bool)
+    top = max(grid) if start is None else start
+    rows, chosen, testing = [], 1.01, True
+    for t in sorted(grid, reverse=True):
+        answered = ok & (c >= t)
+        n, k = int(answered.sum()), int((answered & ~y).sum())
+        p = binom_tail(k, n, target_risk) if n else 1.0
+        tested = testing and t <= top
+        rejected = tested and p <= delta
+        if tested and not rejected:
+            testing = False
+        if rejected:
+            chosen = t
+        rows.append({"threshold": t, "answered": n, "wrong": k, "risk": (k / n if n else None), "p_value": p,
+                     "tested": tested, "valid": rejected})
+    return chosen, rows[::-1]
+
+
+MIN_SEPARATION = 0.05  # a signal is used when its AUROC alone is at least 0.55 (or at most 0.45)
+
+
+def select_features(raw: list[list[float | None]], y, names: Sequence[str], present: Sequence[str]) -> list[str]:
+    """The signals that separate right from wrong on the fitting part on their own
+    (|AUROC - 0.5| >= MIN_SEPARATION); all present ones if none does. Fewer, useful inputs
+    keep a calibrator fitted on a few hundred questions from fitting noise."""
+    from .metrics import auroc
+
+    keep = []
+    for name in present:
+        j = list(names).index(name)
+        pairs = [(r[j], label) for r, label in zip(raw, y) if r[j] is not None]
+        a = auroc([v for v, _ in pairs], [label for _, label in pairs]) if pairs else None
+        if a is not None and abs(a - 0.5) >= MIN_SEPARATION:
+            keep.append(name)
+    return keep or list(present)
+
+
+def fit(fit_signals: Sequence[dict], fit_right: Sequence[bool], thr_signals: Sequence[dict],
+        thr_right: Sequence[bool], thr_answerable: Sequence[bool] | None = None, *,
+        target_risk: float = 0.1, delta: float = 0.1, models: dict[str, Any] | None = None,
+        names: Sequence[str] = FEATURES, C: float = 1.0) -> Calibration:
+    """Fit the calibrator on one part and the threshold on the other (see the module doc)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    if not 0 < target_risk < 1 or not 0 < delta < 1:
+        raise ConfigError("target risk and delta must lie strictly between 0 and 1")
+    y = np.asarray(fit_right, dtype=int)
+    if len(set(y.tolist())) < 2:
+        raise ConfigError("cannot calibrate: the fitting questions need both right and wrong answers")
+    raw = [features(s, names) for s in fit_signals]
+    present = [n for j, n in enumerate(names) if any(r[j] is not None for r in raw)]
+    present = select_features(raw, y, names, present)
+    idx = [list(names).index(n) for n in present]
+    X = np.array([[np.nan if r[j] is None else r[j] for j in idx] for r in raw], dtype=float)
+    mean = np.nanmean(X, axis=0)
+    X = np.where(np.isnan(X), mean, X)
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=C, max_iter=1000)
+    model.fit((X - mean) / scale, y)
+    cal = Calibration(features=present, mean=mean.tolist(), scale=scale.tolist(), coef=model.coef_[0].tolist(),
+                      intercept=float(model.intercept_[0]), threshold=1.01, target_risk=target_risk, delta=delta,
+                      models=models or {})
+    fit_conf = [cal.probability(s) for s in fit_signals]
+    conf = [cal.probability(s) for s in thr_signals]
+
+    def certify(target: float) -> tuple[float, list[dict], float]:
+        # each target has its own sequence, fixed from the fitting part: the guarantee holds
+        # for a target chosen in advance, whichever of them it is
+        begin = sequence_start(fit_conf, fit_right, len(thr_signals), target_risk=target, delta=delta)
+        chosen, rows = choose_threshold(conf, thr_right, thr_answerable, target_risk=target, delta=delta, start=begin)
+        return chosen, rows, begin
+
+    cal.threshold, table, start = certify(target_risk)
+    cal.thresholds = {f"{t:g}": certify(t)[0] for t in RISK_LEVELS if thr_signals}
+    cal.fitted = {"n_fit": len(fit_signals), "n_threshold": len(thr_signals), "sequence_start": start, "threshold_table": table,
+                  "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    return cal
+
+
+def split(rows: Sequence[dict], seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """Two halves, each with the same mix of kinds (answerable, unanswerable kinds) and of
+    right and wrong drafts, drawn with a fixed seed."""
+    import random
+
+    rng = random.Random(seed)
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r.get("kind"), bool(r["right"])), []).append(r)
+    first, second = [], []
+    for key in sorted(groups, key=str):
+        group = sorted(groups[key], key=lambda r: str(r.get("id")))
+        rng.shuffle(group)
+        half = (len(group) + 1) // 2 if len(first) <= len(second) else len(group) // 2
+        first += group[:half]
+        second += group[half:]
+    return first, second
+
+
+def passes_checks(signals: dict[str, Any], min_grounding: float) -> bool:
+    """Whether an answer could be given at all: the hard checks of ragqa.confidence.decide."""
+    from ..answer.policy import hard_check
+
+    return hard_check(signals, min_grounding) is None
+
+
+def fit_rows(rows: Sequence[dict], *, target_risk: float, delta: float, models: dict[str, Any],
+             min_grounding: float, seed: int = 0) -> Calibration:
+    """Split labelled rows in two, fit on one half, choose the threshold on the other, and
+    record the figures measured on that second half."""
+    from . import metrics as M
+
+    fit_part, thr_part = split(rows, seed)
+    cal = fit([r["signals"] for r in fit_part], [r["right"] for r in fit_part],
+              [r["signals"] for r in thr_part], [r["right"] for r in thr_part],
+              [passes_checks(r["signals"], min_grounding) for r in thr_part],
+              target_risk=target_risk, delta=delta, models=models)
+    conf = [cal.probability(r["signals"]) for r in thr_part]
+    right = [bool(r["right"]) for r in thr_part]
+    answered = [passes_checks(r["signals"], min_grounding) and c >= cal.threshold for r, c in zip(thr_part, conf)]
+    coverage, risk = M.selective(answered, right)
+    cal.fitted["measured"] = {
+        "n_fit": len(fit_part), "n_threshold": len(thr_part), "right_in_fit": sum(r["right"] for r in fit_part),
+        "right_in_threshold": sum(right), "threshold": cal.threshold, "coverage": coverage, "selective_risk": risk,
+        "auroc": M.auroc(conf, right), "ece": M.ece(conf, right), "brier": M.brier(conf, right),
+    }
+    return cal

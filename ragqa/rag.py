@@ -1,0 +1,367 @@
+"""The RAG facade: ingest(), ask(), stream(), condense(), status().
+
+The CLI, the chat and (later) the server are thin layers over this class; they hold no
+logic that the Python API lacks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .answer.policy import BlendScorer, Scorer
+from .answer.prompts import condense_messages
+from .answer.retrieval import Retriever
+from .answer.steps import Answering
+from .errors import ConfigError, IndexNotFoundError, InputError, NotFoundError, RagqaError
+from .evaluation import calibrate as calib
+from .index.db import redact
+from .index.pgvector_store import PgVectorIndex
+from .index.store import VECTORS, Store, file_stamp, no_index, read_manifest, recorded_backend
+from .ingest.run import EventHandler, IngestReport, run_ingest
+from .models import llama_check
+from .models.embed import Embedder, make_embedder
+from .models.generator import Generator, LlamaCppGenerator, SamplingParams
+from .settings import Settings
+from .textutil import content_words
+from .types import Answer, Filters, Hit
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    """The embedder these settings name, on the backend set, else the one their index was
+    built with, else the default for a new index."""
+    return make_embedder(settings, settings.embed_backend
+                         or recorded_backend(settings.index_dir, settings.resolved_database_url))
+
+
+class RAG:
+    """`RAG("indexes/default")`; every Settings field can be given as a keyword."""
+
+    def __init__(self, index: str | Path | None = None, *, settings: Settings | None = None,
+                 embedder: Embedder | None = None, generator: Generator | None = None,
+                 scorer: Scorer | None = None, **overrides: Any):
+        base = settings or Settings.load()
+        if index is not None:
+            overrides["index_dir"] = index
+        self.settings = base.replace(**overrides) if overrides else base
+        self._embedder = embedder
+        self._generator = generator
+        self._scorer: Scorer | None = scorer
+        self.calibration: calib.Calibration | None = None
+        self.calibration_warning: str | None = None  # set when a calibration exists but does not apply
+        self._reader: Store | None = None
+        self._reader_stamp: tuple | None = None
+
+    # --- components, loaded when first needed -------------------------------------
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.settings.index_dir)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = embedder_for(self.settings)
+        return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            s = self.settings
+            self._generator = LlamaCppGenerator(s.model_path, n_ctx=s.n_ctx, n_gpu_layers=s.n_gpu_layers,
+                                                n_threads=s.n_threads, seed=s.seed, check=bool(s.llama_check),
+                                                prefix_cache=bool(s.prefix_cache))
+        return self._generator
+
+    @property
+    def scorer(self) -> Scorer:
+        """The calibrated scorer when a calibration fits these models (see ragqa.calibration),
+        else the uncalibrated blend."""
+        if self._scorer is None:
+            self._scorer = BlendScorer()
+            choice = self.settings.calibration
+            if choice == "off":
+                pass
+            elif choice == "auto":
+                self.calibration, self.calibration_warning = calib.find(self.index_dir, self.models())
+            else:
+                found = calib.Calibration.load(Path(choice))
+                self.calibration_warning = found.applies_to(self.models())
+                if self.calibration_warning is None:
+                    self.calibration = found
+                else:
+                    self.calibration_warning = f"the calibration {choice} does not apply: {self.calibration_warning}"
+            if self.calibration is not None:
+                self._scorer = calib.CalibratedScorer(self.calibration)
+            if self.calibration_warning:
+                log.warning("%s", self.calibration_warning)
+        return self._scorer
+
+    @property
+    def min_confidence(self) -> float:
+        """The abstain threshold: the setting, else the calibration's, else 0.5."""
+        if self.settings.min_confidence is not None:
+            return self.settings.min_confidence
+        self.scorer  # noqa: B018 - finds the calibration
+        if self.calibration is None:
+            return 0.5
+        return self.calibration.threshold_for(self.target_risk)  # type: ignore[return-value]
+
+    @property
+    def target_risk(self) -> float:
+        """The risk the threshold in use is certified for: the setting, else the calibration's."""
+        cal = self.calibration
+        target = self.settings.target_risk
+        if cal is None or target is None:
+            return cal.target_risk if cal is not None else float("nan")
+        if cal.threshold_for(target) is None:
+            known = sorted({cal.target_risk, *map(float, cal.thresholds)})
+            raise ConfigError(f"the calibration certified no threshold for target risk {target:g}; "
+                              f"choose one of {', '.join(f'{t:g}' for t in known)} or run `ragqa calibrate`")
+        return target
+
+    def calibration_summary(self) -> str:
+        try:
+            self.scorer  # noqa: B018 - finds the calibration
+        except RagqaError as e:  # e.g. the model file is missing: status still works
+            return f"unknown: {e}"
+        cal = self.calibration
+        if cal is None:
+            return f"none: confidence is uncalibrated ({self.calibration_warning})" if self.calibration_warning \
+                else "none: confidence is uncalibrated (run `ragqa calibrate`)"
+        m = cal.fitted.get("measured", {})
+        others = ", ".join(f"{t}: {v:.3f}" if v <= 1 else f"{t}: none" for t, v in cal.thresholds.items())
+        return (f"{cal.fitted.get('source', 'fitted')}: threshold {cal.threshold:.3f} for target risk {cal.target_risk} "
+                f"(delta {cal.delta}), fitted on {m.get('n_fit', '?')} + {m.get('n_threshold', '?')} questions"
+                + (f"; certified thresholds by target risk (RAGQA_TARGET_RISK): {others}" if others else ""))
+
+    def models(self) -> dict[str, Any]:
+        """The identities a calibration is tied to, read without loading either model."""
+        gen = self.generator
+        ident = getattr(gen, "identity", None) or {"name": gen.name}
+        manifest = self._manifest()
+        emb = manifest.get("embedder", {}) if manifest is not None else self._embedder_info()
+        return {"generator": ident, "embedder": {"name": emb.get("name"), "dimension": emb.get("dimension")}}
+
+    def _embedder_info(self) -> dict:
+        e = self.embedder
+        return {"name": e.name, "dimension": e.dimension, "max_tokens": e.max_tokens, "backend": getattr(e, "backend", None)}
+
+    def _store(self) -> Store:
+        """The index opened for reading; reopened when another process saved new vectors."""
+        stamp = file_stamp(self.index_dir / VECTORS)
+        if self._reader is None or stamp != self._reader_stamp:
+            self._require_index()  # before any model loads
+            if self._reader is not None:
+                self._reader.close()
+            self._reader = self._open_store(self._embedder_info())
+            self._reader_stamp = stamp
+        return self._reader
+
+    # --- ingest -------------------------------------------------------------------
+
+    def ingest(self, paths: Iterable[str | Path], *, prune: bool = False,
+               on_event: EventHandler | None = None, hold_lock: bool = True) -> IngestReport:
+        """Add files and folders (idempotent by content hash). hold_lock=False takes the
+        index's writer lock only while writing each batch, so that several workers can
+        embed at once (see ragqa.store); the default holds it throughout."""
+        paths = list(paths)
+        if not paths:
+            raise InputError("nothing to ingest: give at least one file or folder")
+        for path in paths:  # before any model loads
+            if not Path(path).expanduser().exists():
+                raise InputError(f"no such file or folder: {path}")
+        s = self.settings
+        chunking = {"chunk_tokens": s.chunk_tokens, "chunk_overlap": s.chunk_overlap}
+        with self._open_store(self._embedder_info(), chunking, write=True, hold_lock=hold_lock) as store, \
+                s.file_reader() as reader:
+            recorded = store.manifest.get("chunking", chunking)  # an index keeps the chunking it was built with
+            report = run_ingest(store, self.embedder, paths, chunk_tokens=int(recorded["chunk_tokens"]),
+                                chunk_overlap=int(recorded["chunk_overlap"]), prune=prune, on_event=on_event,
+                                reader=reader)
+        return report
+
+    def reindex(self, kind: str = "auto", nlist: int = 0) -> str:
+        """Rebuild the vector index as `kind`: flat (exact), auto (what its size calls for),
+        ivf (FAISS, see ragqa.vectors) or hnsw (pgvector). Returns the new index's description."""
+        if kind not in ("auto", "flat", "ivf", "hnsw"):
+            raise InputError(f"index kind {kind!r}: use auto, flat, ivf (FAISS) or hnsw (pgvector)")
+        self._require_index()
+        with self._open_store(write=True) as store:
+            return store.reindex(kind, nlist)
+
+    def migrate_vectors(self, to: str) -> str:
+        """Move the index's vectors to `to` (faiss or pgvector), keeping their chunk ids.
+        Returns the vector index's description there."""
+        self._require_index()
+        with self._open_store(write=True, any_store=True) as store:
+            described = store.migrate_vectors(to)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        return described
+
+    def _manifest(self) -> dict | None:
+        return read_manifest(self.index_dir, self.settings.resolved_database_url)
+
+    def _require_index(self) -> None:
+        if self._manifest() is None:
+            raise no_index(self.index_dir)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every document of the index: name, path, chunks, size, content hash, updated."""
+        try:
+            store = self._open_store()  # reads the manifest once (a database round trip with pgvector)
+        except IndexNotFoundError:
+            return []
+        with store:
+            return [{"name": d.name, "path": d.path, "chunks": d.n_chunks, "bytes": d.size, "sha256": d.sha256,
+                     "updated_at": d.updated_at.isoformat(timespec="seconds") if d.updated_at else None}
+                    for _, d in sorted(store.documents_by_path().items())]
+
+    def delete_document(self, name: str) -> list[str]:
+        """Remove every document of this name, its chunks and vectors, and its uploaded
+        file if it came from an upload. Returns their paths."""
+        self._require_index()
+        with self._open_store(write=True, hold_lock=False) as store:
+            paths = store.paths_named(name)
+            if not paths:
+                raise NotFoundError(f"no document named {name!r}")
+            with store.writing():
+                store.remove_documents(paths)
+        uploaded = self.settings.resolved_upload_dir.resolve()
+        for path in map(Path, paths):
+            if path.parent == uploaded:
+                path.unlink(missing_ok=True)
+        return paths
+
+    def _open_store(self, embedder_info: dict | None = None, chunking: dict | None = None, *, write: bool = False,
+                    hold_lock: bool = True, any_store: bool = False) -> Store:
+        """This index's store, with the settings' vector-index and lock options (any_store:
+        wherever its vectors are, whatever RAGQA_VECTOR_STORE says)."""
+        s = self.settings
+        return Store.open(self.index_dir, s.resolved_database_url, embedder_info, chunking, write=write, hold_lock=hold_lock,
+                          vector_store=None if any_store else s.vector_store, ivf_min_vectors=s.ivf_min_vectors, nprobe=s.nprobe,
+                          lock_timeout=s.lock_timeout, ef_search=s.ef_search, hnsw_min_vectors=s.hnsw_min_vectors)
+
+    # --- ask ----------------------------------------------------------------------
+
+    def retrieve(self, question: str, top_k: int | None = None, *, mode: str | None = None,
+                 filters: Filters | dict | None = None, vector=None) -> list[Hit]:
+        """The best chunks for `question` (`vector`: its embedding, if already made)."""
+        s = self.settings
+        retriever = Retriever(self._store(), self.embedder, mode=mode or s.retrieval, fusion=s.fusion,
+                              dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
+        return retriever.search(question, top_k or s.top_k, Filters.of(filters), vector=vector)
+
+    def ask(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None,
+            filters: Filters | dict | None = None) -> Answer:
+        """Answer from the documents (those `filters` allow, e.g. {"documents": ["report"]}
+        or {"path_prefix": "/home/me/docs/2024"}), or abstain, with the reason."""
+        answer = None
+        for part in self.stream(question, top_k=top_k, retrieval_query=retrieval_query, filters=filters):
+            if isinstance(part, Answer):
+                answer = part
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None,
+               filters: Filters | dict | None = None) -> Iterator[str | Answer]:
+        """Yield the answer's text as it is generated, then the final Answer.
+
+        The streamed text is the model's draft; the Answer says whether it stands
+        (grounded and confident enough) or is withdrawn as an abstention."""
+        yield from Answering(self).stream(_check_question(question), top_k, retrieval_query, filters)
+
+    def _certified(self) -> str | None:
+        """What the calibration's threshold promises, when it is the threshold in use."""
+        cal = self.calibration
+        if cal is None or self.settings.min_confidence is not None or self.min_confidence > 1:
+            return None
+        return (f"certified: at most {self.target_risk:.0%} of the answers given at this threshold are wrong, "
+                f"with probability {1 - cal.delta:.0%}")
+
+    # --- calibration --------------------------------------------------------------
+
+    def calibrate(self, rows: Sequence[dict[str, Any]], *, target_risk: float = 0.1, delta: float = 0.1,
+                  save: str | Path | None = None) -> tuple[calib.Calibration, Path]:
+        """Fit a calibration on labelled rows (ragqa.evaluation.collect) and save it, by
+        default as <index>/calibration.json, where ask() finds it."""
+        cal = calib.fit_rows(rows, target_risk=target_risk, delta=delta, models=self.models(),
+                             min_grounding=self.settings.min_grounding)
+        path = Path(save) if save else self.index_dir / calib.FILENAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cal.save(path)
+        self._scorer = None  # found again on the next question
+        self.calibration = self.calibration_warning = None
+        return cal, path
+
+    # --- conversation -------------------------------------------------------------
+
+    def condense(self, history: Sequence[tuple[str, str]], question: str) -> str:
+        """Rewrite a follow-up into a standalone question for retrieval. If the model's
+        rewrite drops the question's own words, fall back to the previous question
+        joined to the follow-up (which still carries the conversation's subject)."""
+        question = _check_question(question)
+        if not history:
+            return question
+        params = SamplingParams(max_tokens=48, temperature=0.0, seed=self.settings.seed, stop=("\n",))
+        rewrite = "".join(self.generator.chat(condense_messages(history, question), params)).strip().strip('"')
+        own = content_words(question)
+        kept = len(own & content_words(rewrite)) / len(own) if own else 1.0
+        if rewrite and len(rewrite.split()) <= 40 and kept >= 0.5 and rewrite.lower() != question.lower():
+            return rewrite
+        return f"{history[-1][0]} {question}"
+
+    # --- status -------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        store = self._open_store()
+        try:
+            counts = store.counts()
+            vector_index = store.vectors.describe()
+            sizes = {p.name: p.stat().st_size for p in sorted(self.index_dir.iterdir())
+                     if p.is_file() and not p.name.startswith(".")} if self.index_dir.is_dir() else {}
+            if isinstance(store.vectors, PgVectorIndex):
+                sizes["chunk_vectors (in the database)"] = store.vectors.bytes_used()
+        finally:
+            store.close()
+        s = self.settings
+        return {
+            "index": str(self.index_dir), "database": redact(s.resolved_database_url), **counts,
+            "vector_store": store.vector_store, "vector_index": vector_index,
+            "embedder": store.manifest.get("embedder"), "chunking": store.manifest.get("chunking"),
+            "model": str(s.model_path or "default (SmolLM2-135M-Instruct Q4_1)"),
+            "calibration": self.calibration_summary(),
+            "llama_cpp": llama_check.system_info(), "cpu": llama_check.cpu(),
+            "created_at": store.manifest.get("created_at"), "ragqa_version": store.manifest.get("ragqa_version"),
+            "bytes_on_disk": sizes,
+        }
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        close = getattr(self._embedder, "close", None)
+        if close:
+            close()
+
+    def __enter__(self) -> "RAG":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check_question(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise InputError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+    return question
