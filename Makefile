@@ -19,7 +19,7 @@ WHEEL_CACHE ?= $(HOME)/.cache/ragqa/wheels
 LLAMA_KEY   := $(shell printf '%s %s' '$(LLAMA_VERSION)' '$(CMAKE_ARGS)' | sha256sum | cut -c1-12)
 LLAMA_DIR   := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
 
-.PHONY: drills install demo test bench clean-index rebuild-llama
+.PHONY: drills install demo test test-fast bench clean-index rebuild-llama
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,21 +50,26 @@ demo: $(STAMP)
 	@echo "--- a question these documents do not answer:"
 	$(VENV)/bin/ragqa ask "Who invented the telephone?" --index indexes/demo
 
+LINTED := ragqa tests bench drills tools devkit
+
 test: $(STAMP)
-	$(VENV)/bin/ruff check ragqa tests bench
+	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
+# The unit tests on the deterministic fakes: no real model, server, database or browser.
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(PY) -m pytest -m "not integration" -q
+
+# Every benchmark; those it skips (long, or needing what is not here) are named with why.
 bench: $(STAMP)
-	$(PY) bench/bench_core.py
+	$(PY) -m bench
 
 # Fault drills, run on purpose (about 40 minutes): kill -9, hostile files, injected
 # instructions, abusive HTTP clients; each prints its figures and exits 1 on a failure.
 drills: $(STAMP)
-	$(PY) bench/drill_hostile.py
-	$(PY) bench/drill_inject.py
-	$(PY) bench/drill_abuse.py
-	$(PY) bench/drill_kill.py
+	$(PY) -m drills
 
 # Build llama.cpp again with the current CMAKE_ARGS (e.g. after a CUDA toolkit was installed).
 rebuild-llama:

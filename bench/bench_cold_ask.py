@@ -3,7 +3,7 @@ prefix (setting prefix_cache), against a warm process asking the same questions,
 side in one run on the demo index. Prints generate_s p50 for each, model load time
 separately, and whether the drafts are the same as the warm process's.
 
-    python bench/bench_cold_ask.py [--questions 8]
+    python -m bench.bench_cold_ask [--questions 8]
 """
 
 from __future__ import annotations

@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from ragqa import RAG
+from ragqa.answer.grammar import citation_grammar
+from ragqa.answer.prompts import answer_messages
+from ragqa.models.torch_embed import POOL_MIN_TEXTS, SentenceTransformerEmbedder
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from ragqa import RAG  # noqa: E402
-from ragqa.answer.prompts import answer_messages  # noqa: E402
-from ragqa.models.embed import POOL_MIN_TEXTS, SentenceTransformerEmbedder  # noqa: E402
-from ragqa.models.generator import citation_grammar  # noqa: E402
-
 QUESTIONS = [
     "Who developed a steam-powered water pump in 1698?",
     "Where is the Scottish Parliament building?",

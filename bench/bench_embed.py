@@ -1,6 +1,6 @@
 """Embedding backends side by side, in one run (run on purpose; ~10 minutes on 2 cores):
 
-    .venv/bin/python bench/bench_embed.py [--squad DIR] [--scifact DIR] [--out FILE]
+    python -m bench.bench_embed [--squad DIR] [--scifact DIR] [--out FILE]
 
 For each corpus (SQuAD 2.0 paragraphs with questions_calib.jsonl, SciFact abstracts with
 questions_train.jsonl; ../shared/data by default, the shipped corpora/squad2 otherwise)
@@ -26,11 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from ragqa.ingest.file_reader import peak_rss_mb
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from ragqa.ingest.file_reader import peak_rss_mb  # noqa: E402
-
 BACKENDS = ("torch", "onnx", "onnx-int8")
 N_QUESTIONS_TIMED = 50
 
@@ -116,7 +114,7 @@ def main() -> None:
         sets.append(("scifact", a.scifact / "corpus", a.scifact / "questions_train.jsonl"))
 
     from ragqa.models import llama_check
-    from ragqa.models import onnx_embed as onnx_embedding
+    from ragqa.models import onnx_export as onnx_embedding
     from ragqa.models.paths import default_embedder_path
 
     t = time.perf_counter()

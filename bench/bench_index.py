@@ -15,7 +15,7 @@ When indexes/scifact holds the SciFact corpus, the comparison is first made on i
 vectors with real SciFact questions, and on synthetic vectors of the same count, as a
 check that the synthetic shape is not kinder to the inverted file than real text is.
 
-    python bench/bench_index.py [SIZES...]     # default: 100000 1000000
+    python -m bench.bench_index [SIZES...]     # default: 100000 1000000
 """
 
 from __future__ import annotations
@@ -27,13 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ragqa.index.faiss_index import IVF, FaissIndex, plan
+from ragqa.ingest.chunking import sentence_spans
+from ragqa.models.torch_embed import SentenceTransformerEmbedder
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from ragqa.index.faiss_store import IVF, VectorIndex, plan  # noqa: E402
-from ragqa.ingest.chunking import sentence_spans  # noqa: E402
-from ragqa.models.embed import SentenceTransformerEmbedder  # noqa: E402
-
 N_QUERIES = 300
 CLUSTER_SIZE = 50  # vectors per cluster: a document's chunks and their near neighbours
 NPROBES = (16, 32, 64, 128, 256, 512)
@@ -100,7 +98,7 @@ def real(index_dir: Path, questions: Path) -> None:
     """The same comparison on a real index and its real questions (a check on the synthetic shape)."""
     import json
 
-    stored = VectorIndex.load(index_dir / "vectors.faiss", 384)
+    stored = FaissIndex.load(index_dir / "vectors.faiss", 384)
     data = stored.vectors(stored._ids())
     emb = SentenceTransformerEmbedder()
     qs = [json.loads(line)["question"] for line in questions.read_text().splitlines()][:N_QUERIES]
@@ -118,7 +116,7 @@ def compare(title: str, data: np.ndarray, queries: np.ndarray) -> None:
     del sims
 
     t = time.perf_counter()
-    flat = VectorIndex(data.shape[1])
+    flat = FaissIndex(data.shape[1])
     flat.add(ids, data)
     flat_build = time.perf_counter() - t
     flat_mem = size(flat.index)
@@ -149,7 +147,7 @@ def main(sizes) -> None:
     scifact = ROOT / "indexes/scifact"
     if (scifact / "vectors.faiss").exists():  # `ragqa ingest ../shared/data/scifact/corpus --index indexes/scifact`
         real(scifact, ROOT.parent / "shared/data/scifact/questions_train.jsonl")
-        run(len(VectorIndex.load(scifact / "vectors.faiss", 384)), mean, cov)
+        run(len(FaissIndex.load(scifact / "vectors.faiss", 384)), mean, cov)
     for n in sizes:
         run(n, mean, cov)
 

@@ -1,6 +1,6 @@
 """Prompt and generation speed of llama.cpp builds, side by side in one run.
 
-    python bench/bench_llama_build.py NAME=PYTHON [NAME=PYTHON ...] [--model GGUF] [--extra-bufts 0|1]
+    python -m bench.bench_llama_build NAME=PYTHON [NAME=PYTHON ...] [--model GGUF] [--extra-bufts 0|1]
 
 Each PYTHON is an interpreter whose llama-cpp-python was built another way (the
 Makefile's portable build in .venv, a native build in another venv). Each build runs
@@ -58,7 +58,6 @@ def main(argv: list[str]) -> None:
             name, _, python = a.partition("=")
             builds.append((name, python))
     if model is None:
-        sys.path.insert(0, str(ROOT))
         from ragqa.models.paths import default_gguf_path
 
         model = str(default_gguf_path())

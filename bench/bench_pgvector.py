@@ -19,7 +19,7 @@ The database: RAGQA_DATABASE_URL if it names a PostgreSQL with pgvector, else a 
 server from tests/postgres.py (the pgserver wheel's PostgreSQL 16 + pgvector 0.6), run
 with fsync on and shared_buffers 2GB.
 
-    python bench/bench_pgvector.py [--sizes 100000 1000000] [--skip-ingest] [--files N]
+    python -m bench.bench_pgvector [--sizes 100000 1000000] [--skip-ingest] [--files N]
 """
 
 from __future__ import annotations
@@ -36,19 +36,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import create_engine, text
+
+from bench.bench_index import latencies, real_shape, recall, synthetic
+from ragqa.index import pgvector_store as pgvectors
+from ragqa.index.db import Base
+from ragqa.index.faiss_index import IVF, IVF_MIN_VECTORS, FaissIndex, plan
+from ragqa.index.pgvector_store import TABLE, PgVectorStore, copy_in, vector_literal
+from ragqa.index.vectors import VectorOptions
+from ragqa.types import Filters
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from bench_index import latencies, real_shape, recall, synthetic  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-
-from ragqa.index import pgvector_store as pgvectors  # noqa: E402
-from ragqa.index.db import Base  # noqa: E402
-from ragqa.index.faiss_store import IVF, IVF_MIN_VECTORS, VectorIndex, plan  # noqa: E402
-from ragqa.index.pgvector_store import TABLE, PgVectorIndex, vector_literal  # noqa: E402
-
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
 N_QUERIES = 300
 SLOW_QUERIES = 30  # for scans of 100k+ rows
@@ -65,7 +63,7 @@ class Database:
         if url.startswith("postgresql"):
             self.admin = url
         else:
-            from postgres import Server, binaries, has_pgvector
+            from devkit.postgres import Server, binaries, has_pgvector
 
             bindir = binaries()
             if bindir is None or not has_pgvector(bindir):
@@ -90,6 +88,11 @@ class Database:
 
 
 # --- 1. ingest with workers -----------------------------------------------------------
+
+
+def pg_store(engine, d: int, **options) -> PgVectorStore:
+    """ragqa's pgvector store over a table loaded by this bench."""
+    return PgVectorStore(engine, {"embedder": {"dimension": d}}, VectorOptions(**options))
 
 def ingest(db: Database, store: str, workers: int, files: list[Path], tmp: Path, hnsw_min: int | None = None) -> dict:
     corpus = tmp / f"corpus-{store}-{workers}"
@@ -170,7 +173,7 @@ def load(url: str, ids: np.ndarray, data: np.ndarray) -> tuple[float, np.ndarray
     raw.close()
     t = time.perf_counter()
     with Session(engine) as s, s.begin():
-        PgVectorIndex.add(s, ids, data)
+        copy_in(s, ids, data)
     loaded = time.perf_counter() - t
     with engine.begin() as c:
         c.execute(text("ANALYZE"))
@@ -207,7 +210,7 @@ def compare(db: Database, title: str, data: np.ndarray, queries: np.ndarray) -> 
     import faiss
 
     t = time.perf_counter()
-    flat = VectorIndex(d)
+    flat = FaissIndex(d)
     flat.add(ids, data)
     build = time.perf_counter() - t
     p50, p95, truth = latencies(lambda q: [i for i, _ in flat.search(q, 10)], queries)
@@ -215,7 +218,7 @@ def compare(db: Database, title: str, data: np.ndarray, queries: np.ndarray) -> 
     if n >= IVF_MIN_VECTORS:  # what ragqa switches to at this size
         t = time.perf_counter()
         _, nlist = plan(n)
-        ivf = VectorIndex(d, flat.index)
+        ivf = FaissIndex(d, flat.index)
         ivf.rebuild(IVF, nlist)
         build = time.perf_counter() - t
         p50, p95, res = latencies(lambda q: [i for i, _ in ivf.search(q, 10)], queries)
@@ -225,7 +228,7 @@ def compare(db: Database, title: str, data: np.ndarray, queries: np.ndarray) -> 
     url = db.fresh("search")
     loaded, group = load(url, ids, data)
     engine = create_engine(url)
-    pg = PgVectorIndex(engine, d)
+    pg = pg_store(engine, d)
     raw = psycopg_connect(url)
 
     def raw_search(q, ef):
@@ -245,7 +248,7 @@ def compare(db: Database, title: str, data: np.ndarray, queries: np.ndarray) -> 
     build = time.perf_counter() - t
     index_mb = relation_mb(engine, pgvectors.HNSW_INDEX)
     for ef in EF_SEARCHES:
-        pg = PgVectorIndex(create_engine(url), d, ef_search=ef)  # its connections start with this ef_search
+        pg = pg_store(create_engine(url), d, ef_search=ef)  # its connections start with this ef_search
         p50, p95, res = latencies(lambda q: [i for i, _ in pg.search(q, 10)], queries)
         raw50, _, _ = latencies(lambda q: raw_search(q, ef), queries)
         row(f"pgvector HNSW ef_search {ef}", build, index_mb, p50, p95, recall(res, truth), raw50)
@@ -267,7 +270,7 @@ def compare(db: Database, title: str, data: np.ndarray, queries: np.ndarray) -> 
 
     p50, p95, res = latencies(faiss_filtered, queries[:nq])
     row("  FAISS, ragqa (ids from SQL, exact)", 0, 0, p50, p95, recall(res, ftruth[:nq]))
-    p50, p95, res = latencies(lambda q: [i for i, _ in pg.search(q, 10, where)], queries[:nq])
+    p50, p95, res = latencies(lambda q: [i for i, _ in pg.search(q, 10, Filters(path_prefix="g07/"))], queries[:nq])
     row("  pgvector, ragqa (exact in SQL)", 0, 0, p50, p95, recall(res, ftruth[:nq]))
     plain = f"SELECT v.chunk_id FROM {TABLE} v JOIN chunks c ON c.id = v.chunk_id JOIN documents d " \
             f"ON d.id = c.document_id WHERE substr(d.path, 1, 4) = 'g07/' ORDER BY v.embedding <#> %s::vector LIMIT 10"
@@ -322,7 +325,7 @@ def main() -> None:
             from ragqa.settings import Settings
 
             engine = create_engine(url)
-            _, data = PgVectorIndex(engine, 384).dump()
+            _, data = pg_store(engine, 384).dump()
             engine.dispose()
             claims = [json.loads(line)["question"] for line in
                       (SCIFACT / "questions_train.jsonl").read_text().splitlines()][:N_QUERIES]

@@ -3,7 +3,7 @@ the tokens of sources put in the prompt, the answer quality and the generation t
 the bundled model on the answerable SQuAD 2.0 questions of the calibrate split (the
 held-out split is kept for the final report).
 
-    python bench/bench_prompt.py [N_QUESTIONS] [INDEX]
+    python -m bench.bench_prompt [N_QUESTIONS] [INDEX]
 
 The index must hold corpora/squad2/corpus (`ragqa ingest corpora/squad2/corpus --index indexes/squad2`).
 """
@@ -15,13 +15,11 @@ import statistics
 import sys
 from pathlib import Path
 
+from ragqa import RAG
+from ragqa.answer.citations import strip_markers
+from ragqa.evaluation import metrics as M
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from ragqa import RAG  # noqa: E402
-from ragqa.answer.citations import strip_markers  # noqa: E402
-from ragqa.evaluation import metrics as M  # noqa: E402
-
 SETTINGS = [(2, 0), (1, 0), (1, 32), (1, 48), (2, 32), (2, 48), (2, 64), (2, 96), (3, 48), (3, 64)]  # (top_k, context_tokens); 0 = whole chunks
 
 

@@ -1,4 +1,4 @@
-"""Service benchmark, run on purpose (`python bench/bench_service.py`), printing figures
+"""Service benchmark, run on purpose (`python -m bench.bench_service`), printing figures
 measured side by side in one run on this machine:
 
 1. ask: `POST /v1/ask` to a real `ragqa serve` process against `RAG.ask` in this process,
@@ -9,7 +9,7 @@ measured side by side in one run on this machine:
    vector saved, model loading included on every side.
 3. ask latency while `ragqa serve`'s in-process worker ingests, against idle.
 
-    python bench/bench_service.py [--files 495] [--skip-ask] [--skip-ingest]
+    python -m bench.bench_service [--files 495] [--skip-ask] [--skip-ingest]
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,25 +26,17 @@ import threading
 import time
 from pathlib import Path
 
+from bench.bench_core import QUESTIONS  # the same questions as the core benchmark
+from devkit.servers import free_port, wait_up
+from ragqa import RAG
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench_core import QUESTIONS  # noqa: E402  (the same questions as the core benchmark)
-
-from ragqa import RAG  # noqa: E402
-
 CLIENTS = 4
 
 
 def cli(*args: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "ragqa.cli", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bench_ask(tmp: Path, env: dict) -> None:
@@ -146,21 +137,6 @@ def bench_contention(tmp: Path, env: dict) -> None:
           f"{statistics.median(busy) / statistics.median(idle):.2f}x; jobs meanwhile {jobs}")
 
 
-def wait_up(client, server, timeout: float = 300) -> None:
-    """Until the server answers /healthz; SystemExit if it exits or takes over `timeout` s."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if client.get("/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            said = server.stderr.read() if server.stderr is not None and server.poll() is not None else ""
-            raise SystemExit(f"server did not start: {said}")
-        time.sleep(0.2)
 
 
 def bench_ingest(tmp: Path, env: dict, n_files: int) -> None:

@@ -2,7 +2,7 @@
 (depth 50) and scores several fusions offline on document-level recall@1/5/10, MRR and
 nDCG@10 (the metrics of `ragqa eval --retrieval-only`).
 
-    python bench/fusion_report.py QUESTIONS.jsonl INDEX [LIMIT]
+    python -m bench.fusion_report QUESTIONS.jsonl INDEX [LIMIT]
 """
 
 from __future__ import annotations
@@ -10,14 +10,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ragqa import RAG
+from ragqa.answer.retrieval import fuse
+from ragqa.evaluation import metrics as M
+from ragqa.evaluation.run import load_questions
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from ragqa import RAG  # noqa: E402
-from ragqa.answer.retrieval import fuse  # noqa: E402
-from ragqa.evaluation import metrics as M  # noqa: E402
-from ragqa.evaluation.run import load_questions  # noqa: E402
-
 DEPTH = 50
 
 

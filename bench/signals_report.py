@@ -3,7 +3,7 @@
 its AUROC alone (oriented so that 0.5 is useless) and the cross-validated quality of the
 logistic calibrator on all of them.
 
-    python bench/signals_report.py out/cal-squad2/answers.jsonl
+    python -m bench.signals_report out/cal-squad2/answers.jsonl
 """
 
 from __future__ import annotations

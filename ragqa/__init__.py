@@ -11,15 +11,16 @@ Importing ragqa loads neither torch, faiss nor llama_cpp; they load when first n
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["RAG", "Settings", "Answer", "Citation", "Hit", "Chunk", "Filters", "RagqaError", "__version__"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name == "RAG":
         from .rag import RAG
 

@@ -7,25 +7,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .answer.policy import BlendScorer, Scorer
+from .answer.policy import Policy
 from .answer.prompts import condense_messages
 from .answer.retrieval import Retriever
+from .answer.scorer import Scorer
 from .answer.steps import Answering
-from .errors import ConfigError, IndexNotFoundError, InputError, NotFoundError, RagqaError
+from .errors import IndexNotFoundError, InputError, NotFoundError, RagqaError
 from .evaluation import calibrate as calib
 from .index.db import redact
-from .index.pgvector_store import PgVectorIndex
-from .index.store import VECTORS, Store, file_stamp, no_index, read_manifest, recorded_backend
+from .index.manifest import no_index, read_manifest, recorded_backend
+from .index.migrate import migrate_vectors
+from .index.store import Store, saved_stamp
+from .index.vectors import VectorOptions
+from .ingest.file_reader import FileReader
 from .ingest.run import EventHandler, IngestReport, run_ingest
 from .models import llama_check
 from .models.embed import Embedder, make_embedder
-from .models.generator import Generator, LlamaCppGenerator, SamplingParams
+from .models.generator import Generator, SamplingParams
+from .models.llama import LlamaCppGenerator
 from .settings import Settings
 from .textutil import content_words
 from .types import Answer, Filters, Hit
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +60,8 @@ class RAG:
         self.settings = base.replace(**overrides) if overrides else base
         self._embedder = embedder
         self._generator = generator
-        self._scorer: Scorer | None = scorer
-        self.calibration: calib.Calibration | None = None
-        self.calibration_warning: str | None = None  # set when a calibration exists but does not apply
+        self._scorer = scorer  # given: used as is, instead of the calibration found for the models
+        self._policy: Policy | None = None
         self._reader: Store | None = None
         self._reader_stamp: tuple | None = None
 
@@ -79,82 +87,27 @@ class RAG:
         return self._generator
 
     @property
-    def scorer(self) -> Scorer:
-        """The calibrated scorer when a calibration fits these models (see ragqa.calibration),
-        else the uncalibrated blend."""
-        if self._scorer is None:
-            self._scorer = BlendScorer()
-            choice = self.settings.calibration
-            if choice == "off":
-                pass
-            elif choice == "auto":
-                self.calibration, self.calibration_warning = calib.find(self.index_dir, self.models())
-            else:
-                found = calib.Calibration.load(Path(choice))
-                self.calibration_warning = found.applies_to(self.models())
-                if self.calibration_warning is None:
-                    self.calibration = found
-                else:
-                    self.calibration_warning = f"the calibration {choice} does not apply: {self.calibration_warning}"
-            if self.calibration is not None:
-                self._scorer = calib.CalibratedScorer(self.calibration)
-            if self.calibration_warning:
-                log.warning("%s", self.calibration_warning)
-        return self._scorer
-
-    @property
-    def min_confidence(self) -> float:
-        """The abstain threshold: the setting, else the calibration's, else 0.5."""
-        if self.settings.min_confidence is not None:
-            return self.settings.min_confidence
-        self.scorer  # noqa: B018 - finds the calibration
-        if self.calibration is None:
-            return 0.5
-        return self.calibration.threshold_for(self.target_risk)  # type: ignore[return-value]
-
-    @property
-    def target_risk(self) -> float:
-        """The risk the threshold in use is certified for: the setting, else the calibration's."""
-        cal = self.calibration
-        target = self.settings.target_risk
-        if cal is None or target is None:
-            return cal.target_risk if cal is not None else float("nan")
-        if cal.threshold_for(target) is None:
-            known = sorted({cal.target_risk, *map(float, cal.thresholds)})
-            raise ConfigError(f"the calibration certified no threshold for target risk {target:g}; "
-                              f"choose one of {', '.join(f'{t:g}' for t in known)} or run `ragqa calibrate`")
-        return target
-
-    def calibration_summary(self) -> str:
-        try:
-            self.scorer  # noqa: B018 - finds the calibration
-        except RagqaError as e:  # e.g. the model file is missing: status still works
-            return f"unknown: {e}"
-        cal = self.calibration
-        if cal is None:
-            return f"none: confidence is uncalibrated ({self.calibration_warning})" if self.calibration_warning \
-                else "none: confidence is uncalibrated (run `ragqa calibrate`)"
-        m = cal.fitted.get("measured", {})
-        others = ", ".join(f"{t}: {v:.3f}" if v <= 1 else f"{t}: none" for t, v in cal.thresholds.items())
-        return (f"{cal.fitted.get('source', 'fitted')}: threshold {cal.threshold:.3f} for target risk {cal.target_risk} "
-                f"(delta {cal.delta}), fitted on {m.get('n_fit', '?')} + {m.get('n_threshold', '?')} questions"
-                + (f"; certified thresholds by target risk (RAGQA_TARGET_RISK): {others}" if others else ""))
+    def policy(self) -> Policy:
+        """The abstain decision for these models: the calibration that applies to them (found
+        when first needed), the threshold and what it is certified for (ragqa.answer.policy)."""
+        if self._policy is None:
+            self._policy = Policy(self.settings, self.index_dir, self.models, scorer=self._scorer)
+        return self._policy
 
     def models(self) -> dict[str, Any]:
         """The identities a calibration is tied to, read without loading either model."""
-        gen = self.generator
-        ident = getattr(gen, "identity", None) or {"name": gen.name}
+        ident = self.generator.identity
         manifest = self._manifest()
         emb = manifest.get("embedder", {}) if manifest is not None else self._embedder_info()
         return {"generator": ident, "embedder": {"name": emb.get("name"), "dimension": emb.get("dimension")}}
 
     def _embedder_info(self) -> dict:
         e = self.embedder
-        return {"name": e.name, "dimension": e.dimension, "max_tokens": e.max_tokens, "backend": getattr(e, "backend", None)}
+        return {"name": e.name, "dimension": e.dimension, "max_tokens": e.max_tokens, "backend": e.backend}
 
     def _store(self) -> Store:
         """The index opened for reading; reopened when another process saved new vectors."""
-        stamp = file_stamp(self.index_dir / VECTORS)
+        stamp = saved_stamp(self.index_dir)
         if self._reader is None or stamp != self._reader_stamp:
             self._require_index()  # before any model loads
             if self._reader is not None:
@@ -169,7 +122,7 @@ class RAG:
                on_event: EventHandler | None = None, hold_lock: bool = True) -> IngestReport:
         """Add files and folders (idempotent by content hash). hold_lock=False takes the
         index's writer lock only while writing each batch, so that several workers can
-        embed at once (see ragqa.store); the default holds it throughout."""
+        embed at once (see ragqa.index.store); the default holds it throughout."""
         paths = list(paths)
         if not paths:
             raise InputError("nothing to ingest: give at least one file or folder")
@@ -179,7 +132,7 @@ class RAG:
         s = self.settings
         chunking = {"chunk_tokens": s.chunk_tokens, "chunk_overlap": s.chunk_overlap}
         with self._open_store(self._embedder_info(), chunking, write=True, hold_lock=hold_lock) as store, \
-                s.file_reader() as reader:
+                FileReader.from_settings(s) as reader:
             recorded = store.manifest.get("chunking", chunking)  # an index keeps the chunking it was built with
             report = run_ingest(store, self.embedder, paths, chunk_tokens=int(recorded["chunk_tokens"]),
                                 chunk_overlap=int(recorded["chunk_overlap"]), prune=prune, on_event=on_event,
@@ -188,7 +141,7 @@ class RAG:
 
     def reindex(self, kind: str = "auto", nlist: int = 0) -> str:
         """Rebuild the vector index as `kind`: flat (exact), auto (what its size calls for),
-        ivf (FAISS, see ragqa.vectors) or hnsw (pgvector). Returns the new index's description."""
+        ivf (FAISS, see ragqa.index.faiss_index) or hnsw (pgvector). Returns the new index's description."""
         if kind not in ("auto", "flat", "ivf", "hnsw"):
             raise InputError(f"index kind {kind!r}: use auto, flat, ivf (FAISS) or hnsw (pgvector)")
         self._require_index()
@@ -200,7 +153,7 @@ class RAG:
         Returns the vector index's description there."""
         self._require_index()
         with self._open_store(write=True, any_store=True) as store:
-            described = store.migrate_vectors(to)
+            described = migrate_vectors(store, to)
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -246,18 +199,22 @@ class RAG:
         wherever its vectors are, whatever RAGQA_VECTOR_STORE says)."""
         s = self.settings
         return Store.open(self.index_dir, s.resolved_database_url, embedder_info, chunking, write=write, hold_lock=hold_lock,
-                          vector_store=None if any_store else s.vector_store, ivf_min_vectors=s.ivf_min_vectors, nprobe=s.nprobe,
-                          lock_timeout=s.lock_timeout, ef_search=s.ef_search, hnsw_min_vectors=s.hnsw_min_vectors)
+                          vector_store=None if any_store else s.vector_store, **asdict(VectorOptions.of(s)))
 
     # --- ask ----------------------------------------------------------------------
 
     def retrieve(self, question: str, top_k: int | None = None, *, mode: str | None = None,
-                 filters: Filters | dict | None = None, vector=None) -> list[Hit]:
+                 filters: Filters | dict | None = None, vector: "np.ndarray | None" = None) -> list[Hit]:
         """The best chunks for `question` (`vector`: its embedding, if already made)."""
+        retriever = self._retriever(mode)
+        return retriever.search(question, top_k or self.settings.top_k, Filters.of(filters), vector=vector)
+
+    def _retriever(self, mode: str | None = None) -> Retriever:
+        """A retriever over the index as it is now (opened, or reopened after another
+        process saved vectors: before any timing starts)."""
         s = self.settings
-        retriever = Retriever(self._store(), self.embedder, mode=mode or s.retrieval, fusion=s.fusion,
-                              dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
-        return retriever.search(question, top_k or s.top_k, Filters.of(filters), vector=vector)
+        return Retriever(self._store(), self.embedder, mode=mode or s.retrieval, fusion=s.fusion,
+                         dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
 
     def ask(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None,
             filters: Filters | dict | None = None) -> Answer:
@@ -276,15 +233,14 @@ class RAG:
 
         The streamed text is the model's draft; the Answer says whether it stands
         (grounded and confident enough) or is withdrawn as an abstention."""
-        yield from Answering(self).stream(_check_question(question), top_k, retrieval_query, filters)
+        question = _check_question(question)
+        steps = Answering(self._retriever(), self.embedder, self.generator, self.policy, self.settings)
+        yield from steps.stream(question, top_k, retrieval_query, filters)
 
-    def _certified(self) -> str | None:
-        """What the calibration's threshold promises, when it is the threshold in use."""
-        cal = self.calibration
-        if cal is None or self.settings.min_confidence is not None or self.min_confidence > 1:
-            return None
-        return (f"certified: at most {self.target_risk:.0%} of the answers given at this threshold are wrong, "
-                f"with probability {1 - cal.delta:.0%}")
+    def derive(self, **changes: Any) -> "RAG":
+        """A RAG over the same index and the same loaded models, with these settings changed
+        (e.g. `calibration="off"`): ragqa.evaluation.run drafts every question with one."""
+        return RAG(settings=self.settings.replace(**changes), embedder=self.embedder, generator=self.generator)
 
     # --- calibration --------------------------------------------------------------
 
@@ -297,8 +253,7 @@ class RAG:
         path = Path(save) if save else self.index_dir / calib.FILENAME
         path.parent.mkdir(parents=True, exist_ok=True)
         cal.save(path)
-        self._scorer = None  # found again on the next question
-        self.calibration = self.calibration_warning = None
+        self._policy = None  # found again on the next question
         return cal, path
 
     # --- conversation -------------------------------------------------------------
@@ -327,8 +282,7 @@ class RAG:
             vector_index = store.vectors.describe()
             sizes = {p.name: p.stat().st_size for p in sorted(self.index_dir.iterdir())
                      if p.is_file() and not p.name.startswith(".")} if self.index_dir.is_dir() else {}
-            if isinstance(store.vectors, PgVectorIndex):
-                sizes["chunk_vectors (in the database)"] = store.vectors.bytes_used()
+            sizes.update(store.vectors.sizes())
         finally:
             store.close()
         s = self.settings
@@ -337,24 +291,29 @@ class RAG:
             "vector_store": store.vector_store, "vector_index": vector_index,
             "embedder": store.manifest.get("embedder"), "chunking": store.manifest.get("chunking"),
             "model": str(s.model_path or "default (SmolLM2-135M-Instruct Q4_1)"),
-            "calibration": self.calibration_summary(),
+            "calibration": self._calibration_summary(),
             "llama_cpp": llama_check.system_info(), "cpu": llama_check.cpu(),
             "created_at": store.manifest.get("created_at"), "ragqa_version": store.manifest.get("ragqa_version"),
             "bytes_on_disk": sizes,
         }
 
+    def _calibration_summary(self) -> str:
+        try:
+            return self.policy.summary()
+        except RagqaError as e:  # e.g. the model file is missing: status still works
+            return f"unknown: {e}"
+
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        close = getattr(self._embedder, "close", None)
-        if close:
-            close()
+        if self._embedder is not None:
+            self._embedder.close()
 
     def __enter__(self) -> "RAG":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -11,12 +11,9 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .ingest.file_reader import FileReader
 
 # Measured on 20 SQuAD questions with the bundled 135M model (see the issue note): this
 # short instruction plus the citation grammar below gave the most correctly cited answers.
@@ -30,7 +27,7 @@ ALIASES = {"index": "index_dir", "model": "model_path"}
 
 def setting(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
             high: float | None = None, secret: bool = False) -> Any:
-    """A field of Settings with its schema: what it does (the CLI's and the README's help),
+    """A field of Settings with its schema: what it does (the CLI's help and docs/settings.md),
     its allowed choices or range (checked at load)."""
     meta = {"help": help, "choices": choices, "low": low, "high": high}
     return field(default=default, metadata=meta, repr=not secret)
@@ -138,13 +135,6 @@ class Settings:
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * (1 << 20))
 
-    def file_reader(self) -> "FileReader":
-        """A reader of files with these limits (ragqa.file_reader); close it when done."""
-        from .ingest.file_reader import FileReader
-
-        return FileReader(timeout=self.read_timeout, memory_mb=self.read_memory_mb,
-                          max_bytes=int(self.max_file_mb * (1 << 20)) or None, max_chars=self.max_text_chars or None)
-
     @property
     def resolved_upload_dir(self) -> Path:
         return Path(self.upload_dir) if self.upload_dir else Path(self.index_dir) / "uploads"
@@ -176,6 +166,14 @@ def check(name: str, value: Any, meta: Any) -> None:
         raise ConfigError(f"setting {name!r}: {value!r} is out of range ({span})")
 
 
+def choices(name: str) -> tuple:
+    """A setting's allowed values, as its schema declares them (read by the modules that
+    implement them, so that each list is written once)."""
+    found = {f.name: f for f in fields(Settings)}[name].metadata["choices"]
+    assert found, f"setting {name!r} declares no choices"
+    return tuple(found)
+
+
 def help_for(name: str) -> str:
     """A setting's help for a CLI option: what it does, its variable and default."""
     f = {f.name: f for f in fields(Settings)}[name]
@@ -184,7 +182,7 @@ def help_for(name: str) -> str:
 
 
 def markdown_table() -> str:
-    """The README's settings table, made from the schema (tests/test_readme.py keeps it so)."""
+    """The settings table of docs/settings.md, made from the schema (tests/test_docs.py keeps it so)."""
     rows = ["| setting | environment | default | what it does |", "|---|---|---|---|"]
     aliases = {v: k for k, v in ALIASES.items()}
     for f in fields(Settings):
@@ -242,5 +240,5 @@ def _from_toml() -> dict[str, Any]:
     return {ALIASES.get(k, k): v for k, v in section.items()}
 
 
-if __name__ == "__main__":  # the README's table: python -m ragqa.settings
+if __name__ == "__main__":  # the table of docs/settings.md: python -m ragqa.settings
     print(markdown_table())

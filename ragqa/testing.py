@@ -15,12 +15,15 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from .ingest.chunking import sentence_spans
+from .models.generator import BaseGenerator
 from .textutil import content_words, words
 
 _SOURCE = re.compile(r"^\[(\d+)\] \([^)]*\) (.*)$")
 
 
 class HashEmbedder:
+    backend = None
+
     def __init__(self, dimension: int = 256, max_tokens: int = 128, name: str = "hash-embedder"):
         self.name = name
         self.dimension = dimension
@@ -46,6 +49,9 @@ class HashEmbedder:
     def texts_embedded(self) -> int:
         return sum(self.calls)
 
+    def close(self) -> None:
+        """Nothing held."""
+
 
 def parse_sources(messages: Sequence[dict[str, str]]) -> tuple[list[str], str]:
     """The numbered source texts and the question of an answer prompt."""
@@ -59,7 +65,7 @@ def parse_sources(messages: Sequence[dict[str, str]]) -> tuple[list[str], str]:
     return sources, rest.split("\n")[0]
 
 
-class ExtractiveGenerator:
+class ExtractiveGenerator(BaseGenerator):
     name = "extractive-fake"
 
     def __init__(self):
@@ -83,7 +89,7 @@ class ExtractiveGenerator:
             yield token
 
 
-class ScriptedGenerator:
+class ScriptedGenerator(BaseGenerator):
     """Replies with `reply(messages)` (or a fixed string), streamed word by word."""
 
     name = "scripted-fake"

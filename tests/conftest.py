@@ -45,6 +45,16 @@ def fake_rag(tmp_path: Path):
     rag.close()
 
 
+def pytest_collection_modifyitems(items):
+    """A test that uses the real PostgreSQL server is an integration test (`make test-fast`,
+    `-m "not integration"`, leaves it out), whichever fixture brought the server in."""
+    for item in items:
+        on_postgres = "postgres_server" in getattr(item, "fixturenames", ()) or \
+            getattr(getattr(item, "callspec", None), "params", {}).get("db_url") == "postgresql"
+        if on_postgres:
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch):
     """Tests see only the settings they set themselves."""
@@ -83,7 +93,7 @@ def _real_model_runs_here(request):
 @pytest.fixture(scope="session")
 def postgres_server():
     """A real PostgreSQL server, started for this test session (see tests/postgres.py)."""
-    from postgres import Server, binaries
+    from devkit.postgres import Server, binaries
 
     bindir = binaries()
     if bindir is None:
@@ -105,7 +115,7 @@ def postgres_url(postgres_server, request) -> str:
 @pytest.fixture
 def pgvector_url(postgres_server, request) -> str:
     """A new, empty database on a test server that has the pgvector extension."""
-    from postgres import has_pgvector
+    from devkit.postgres import has_pgvector
 
     if not has_pgvector(postgres_server.bindir):
         pytest.skip(f"the PostgreSQL at {postgres_server.bindir} has no pgvector: `pip install pgserver` "

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ragqa.models.generator import span_candidates, span_grammar, span_starts, start_probability
+from ragqa.answer.grammar import span_candidates, span_grammar, span_starts
+from ragqa.models.llama import start_probability
 
 ROOT = Path(__file__).resolve().parent.parent
 Q = "Who developed a steam-powered water pump in 1698?"

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from ragqa.answer.policy import contextual_yes
+from ragqa.answer import scorer
+from ragqa.answer.signals import contextual_yes
 from ragqa.errors import ConfigError
 from ragqa.evaluation import calibrate as C
 
@@ -114,10 +115,10 @@ def test_saved_calibration_is_json_and_tied_to_its_models(tmp_path):
     cal = C.fit(s[:200], y[:200], s[200:], y[200:], target_risk=0.3, delta=0.1, models=models)
     cal.save(tmp_path / C.FILENAME)
     json.loads((tmp_path / C.FILENAME).read_text())  # plain JSON, no pickle
-    found, warning = C.find(tmp_path, models)
+    found, warning = scorer.find(tmp_path, models)
     assert found is not None and warning is None and found.probability(s[0]) == cal.probability(s[0])
     other = {**models, "generator": {"name": "b.gguf", "bytes": 11}}
-    found, warning = C.find(tmp_path, other)
+    found, warning = scorer.find(tmp_path, other)
     assert found is None and "a.gguf" in warning and "b.gguf" in warning
 
 
@@ -165,10 +166,8 @@ def test_a_threshold_is_certified_for_every_risk_level_and_can_be_chosen(tmp_pat
 
     scorer = C.CalibratedScorer(cal)
     rag = RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), scorer=scorer, target_risk=0.3)
-    rag.calibration = cal
-    assert rag.min_confidence == cal.thresholds["0.3"] and rag.target_risk == 0.3
-    assert "at most 30% of the answers" in rag._certified()
+    assert rag.policy.threshold == cal.thresholds["0.3"] and rag.policy.target_risk == 0.3
+    assert "at most 30% of the answers" in rag.policy.certified()
     other = RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), scorer=scorer, target_risk=0.33)
-    other.calibration = cal
     with pytest.raises(ConfigError, match="no threshold for target risk 0.33; choose one of 0.05, 0.1"):
-        other.min_confidence  # noqa: B018
+        other.policy.threshold  # noqa: B018

@@ -44,7 +44,9 @@ def test_chat_answers_follows_up_and_obeys_commands(fake_rag, docs):
 def test_ctrl_c_during_an_answer_stops_it_not_the_session(fake_rag, docs):
     fake_rag.ingest([docs])
 
-    class Interrupting:
+    from ragqa.models.generator import BaseGenerator
+
+    class Interrupting(BaseGenerator):
         name = "interrupting"
         calls = []
 

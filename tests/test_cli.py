@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("torch", "faiss", "llama_cpp", "sentence_transformers", "transformers", "onnxruntime", "onnx")
 
 
@@ -35,6 +37,7 @@ def test_missing_path_is_one_red_line(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.integration
 def test_ask_without_an_index_is_one_red_line(tmp_path):
     r = run("ask", "Who?", "--index", str(tmp_path / "none"))
     assert r.returncode == 1 and "no index at" in r.stderr and "Traceback" not in r.stderr
@@ -51,6 +54,7 @@ def test_reindex_with_an_unknown_kind_is_one_red_line(tmp_path):
     assert r.returncode == 1 and "index kind 'annoy'" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.integration
 def test_an_embedder_export_that_cannot_be_written_is_one_line_before_anything_is_made(tmp_path):
     import os
 
@@ -65,3 +69,28 @@ def test_an_embedder_export_that_cannot_be_written_is_one_line_before_anything_i
     assert "cannot write the ONNX export" in r.stderr and "RAGQA_EMBED_BACKEND=torch" in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
     assert not (tmp_path / "ix").exists()
+
+
+def test_every_option_that_stands_for_a_setting_says_so_in_the_settings_own_words():
+    """An option whose help names a RAGQA_* variable is that setting: its help is the
+    schema's (ragqa.settings.help_for) and it defaults to None, so that it overrides the
+    setting only when given. A hand-written copy of a setting's help or default fails here."""
+    import re
+
+    import typer
+
+    from ragqa.cli.app import app
+    from ragqa.settings import ALIASES, help_for
+
+    group = typer.main.get_command(app)
+    checked = 0
+    for name, command in group.commands.items():
+        for param in command.params:
+            found = re.search(r"env RAGQA_([A-Z_]+)", getattr(param, "help", None) or "")
+            if not found:
+                continue
+            setting = ALIASES.get(found.group(1).lower(), found.group(1).lower())
+            assert param.help == help_for(setting), f"ragqa {name} {param.opts}: not the schema's help of {setting}"
+            assert param.default is None, f"ragqa {name} {param.opts}: a default of its own ({param.default!r})"
+            checked += 1
+    assert checked >= 20

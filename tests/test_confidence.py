@@ -1,4 +1,6 @@
-from ragqa.answer.policy import BlendScorer, before_generation, decide, declined
+from ragqa.answer.policy import before_generation, decide
+from ragqa.answer.scorer import BlendScorer
+from ragqa.answer.signals import declined
 
 GOOD = {"retrieval_top": 0.7, "n_citations": 1, "cited": [1], "grounding": 0.9, "citation_support": 0.8,
         "numbers_supported": True, "declined": False}

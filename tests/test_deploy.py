@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cliparse import parse_cli
 from typer._click.exceptions import UsageError
 
+from devkit.cliparse import parse_cli
 from ragqa.models.llama_check import PORTABLE_CMAKE_ARGS
 from ragqa.settings import ALIASES, Settings
 

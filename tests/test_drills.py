@@ -1,4 +1,4 @@
-"""A fast subset of the fault drills under bench/ (run in full with `make drills`): the
+"""A fast subset of the fault drills under drills/ (run in full with `make drills`): the
 real CLI, the real MiniLM and the bundled GGUF; each drill exits 1 on any failure."""
 
 import json
@@ -10,17 +10,18 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def drill(*args, timeout=900):
-    return subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], capture_output=True, text=True,
+    """`python -m drills.NAME ARGS...` from the repository's root."""
+    return subprocess.run([sys.executable, "-m", f"drills.{args[0]}", *args[1:]], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
 
 
 def test_kill_9_during_ingest_and_reingest_leaves_a_consistent_index(tmp_path):
     out = tmp_path / "kill.json"
-    r = drill("drill_kill.py", "--trials", "2", "--reingest", "1", "--workers", "0", "--db", "sqlite",
+    r = drill("kill", "--trials", "2", "--reingest", "1", "--workers", "0", "--db", "sqlite",
               "--out", str(out))
     assert r.returncode == 0, r.stdout + r.stderr
     rows = json.loads(out.read_text())
@@ -29,7 +30,7 @@ def test_kill_9_during_ingest_and_reingest_leaves_a_consistent_index(tmp_path):
 
 def test_injected_instructions_are_never_answered(tmp_path):
     out = tmp_path / "inject.json"
-    r = drill("drill_inject.py", "--out", str(out))
+    r = drill("inject", "--out", str(out))
     assert r.returncode == 0, r.stdout + r.stderr
     results = json.loads(out.read_text())
     assert sum(1 for rows in results.values() for row in rows if row["follows"] and row["answered"]) == 0

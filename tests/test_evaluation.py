@@ -80,7 +80,7 @@ def test_calibrate_saves_a_calibration_that_ask_then_uses(fake_rag, docs, qfile)
     assert path == fake_rag.index_dir / C.FILENAME and path.is_file()
     assert cal.models["generator"] == {"name": "extractive-fake"} and cal.threshold <= 1
     answer = fake_rag.ask("Which town did Etna destroy in 1669?")
-    assert answer.calibrated and fake_rag.min_confidence == cal.threshold
+    assert answer.calibrated and fake_rag.policy.threshold == cal.threshold
     assert answer.confidence == pytest.approx(cal.probability(answer.signals))
     assert ("calibrated confidence" in answer.reason) and f"{cal.threshold:.2f}" in answer.reason
 
@@ -93,7 +93,7 @@ def test_a_calibration_for_another_model_warns_and_is_not_used(tmp_path, docs):
     cal.save(path)
     with RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), min_relevance=0.1) as rag:
         answer = rag.ask("Which town did Etna destroy in 1669?")
-        assert not answer.calibrated and "some-other.gguf" in rag.calibration_warning
-        assert rag.min_confidence == 0.5
+        assert not answer.calibrated and "some-other.gguf" in rag.policy.warning
+        assert rag.policy.threshold == 0.5
     with RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), calibration="off") as rag:
-        assert not rag.ask("Which town did Etna destroy in 1669?").calibrated and rag.calibration_warning is None
+        assert not rag.ask("Which town did Etna destroy in 1669?").calibrated and rag.policy.warning is None

@@ -6,8 +6,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from docmaker import write_docx, write_pdf
 
+from devkit.docmaker import write_docx, write_pdf
 from ragqa.cli.render import printable
 from ragqa.errors import DocumentError
 from ragqa.ingest.file_reader import FileReader
@@ -130,6 +130,7 @@ def test_odd_file_names_are_ingested_and_shown_escaped(fake_rag, tmp_path):
     assert printable(str(docs / names[0])).endswith("new\\nline.txt")
 
 
+@pytest.mark.integration
 def test_the_cli_names_each_bad_file_and_never_hangs_or_shows_a_traceback(tmp_path):
     """The three reported cases, as a user met them: a link loop (was a traceback), a FIFO
     (was a hang), a link to a file outside the folder (was indexed)."""

@@ -6,15 +6,15 @@ reached: one question may wait while one is answered; uploads up to 50 KiB."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from devkit.servers import start_server, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,44 +23,6 @@ KEY = "test-key-5f1c"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 FACT = ("The Kellan Island lighthouse was finished in 1887. Its first keeper was Mara Voss, "
         "who kept the light burning for forty years.\n")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def start_server(base: Path, env: dict[str, str], *options: str):
-    """A `ragqa serve` process (with these options) on a free port, its output in
-    base/server.log, once it answers /healthz: (process, log, url)."""
-    port = _free_port()
-    log = open(base / "server.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "ragqa.cli", "serve", "--port", str(port), *options],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        if proc.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"server exited: {log.read()}")
-        try:
-            return httpx.get(url + "/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(up, 180, "the server to start")
-    return proc, log, url
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 import pytest
-from docmaker import write_docx, write_pdf
 
+from devkit.docmaker import write_docx, write_pdf
 from ragqa.errors import InputError
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from docmaker import write_pdf
+
+from devkit.docmaker import write_pdf
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +143,7 @@ def test_another_embedder_cannot_open_the_index(world):
 
 
 def test_worker_processes_embed_exactly_like_one_process(world):
-    from ragqa.models.embed import POOL_MIN_TEXTS, SentenceTransformerEmbedder
+    from ragqa.models.torch_embed import POOL_MIN_TEXTS, SentenceTransformerEmbedder
 
     rag, docs, _ = world
     texts = [f"Sentence {i} about steam engines and Normans." for i in range(POOL_MIN_TEXTS)]
@@ -162,14 +163,14 @@ def test_bundled_calibration_applies_to_the_bundled_models_and_says_why_it_withh
     rag, _, _ = world
     with RAG(rag.index_dir, embedder=rag.embedder, generator=rag.generator) as calibrated:
         answer = calibrated.ask(QUESTION)
-        assert answer.calibrated and calibrated.calibration_warning is None
+        assert answer.calibrated and calibrated.policy.warning is None
         assert 0.0 < answer.confidence < 1.0
-        cal = calibrated.calibration
+        cal = calibrated.policy.calibration
         assert answer.confidence == pytest.approx(cal.probability(answer.signals))
-        # the bundled 135M model had no threshold certified at risk 0.1 (see the README)
+        # the bundled 135M model had no threshold certified at risk 0.1 (see docs/confidence.md)
         assert cal.threshold > 1 and answer.abstained and "target risk" in answer.reason
         assert answer.draft  # the withdrawn draft is kept for the person to see
-        # every target risk it was certified for is out of reach too (README: none from 0.05 to 0.4)
+        # every target risk it was certified for is out of reach too (docs/confidence.md: none from 0.05 to 0.4)
         assert cal.thresholds and all(t > 1 for t in cal.thresholds.values())
         assert calibrated.ask("Who invented the telephone?").abstained
     r = cli("status", "--index", str(rag.index_dir), env={"RAGQA_CALIBRATION": "auto"})

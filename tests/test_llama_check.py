@@ -77,6 +77,7 @@ def test_pins_agree_everywhere():
     assert llama_cpp.__version__ == v
 
 
+@pytest.mark.integration
 def test_the_real_gguf_runs_a_chat_with_a_grammar_in_a_child(cache):
     """A multi-token prompt, a grammar and a chat completion through the bundled GGUF, in a
     child process: on a build this CPU cannot run, this test fails with the signal."""
@@ -92,6 +93,7 @@ def test_status_shows_the_build_and_the_cpu():
         assert "AVX2 = 1" in info  # the portable x86 build's baseline
 
 
+@pytest.mark.integration
 def test_llama_cpp_log_lines_go_to_logging_not_to_stderr():
     """Loading a GGUF makes llama.cpp log dozens of lines; ragqa routes them to its logger
     at debug level (llama-cpp-python would print some to stderr even with verbose=False)."""
@@ -100,11 +102,11 @@ def test_llama_cpp_log_lines_go_to_logging_not_to_stderr():
 
     code = ("import logging, sys\n"
             "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format='%(name)s %(message)s')\n"
-            "from ragqa.models.generator import LlamaCppGenerator, SamplingParams\n"
+            "from ragqa.models.generator import SamplingParams\nfrom ragqa.models.llama import LlamaCppGenerator\n"
             "g = LlamaCppGenerator(check=False)\n"
             "print(''.join(g.chat([{'role': 'user', 'content': 'Say yes.'}], SamplingParams(max_tokens=2))))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    routed = [line for line in out.stdout.splitlines() if line.startswith("ragqa.models.generator llama.cpp: ")]
+    routed = [line for line in out.stdout.splitlines() if line.startswith("ragqa.models.llama llama.cpp: ")]
     assert len(routed) > 10, out.stdout[-2000:]
     assert out.stderr.strip() == "", out.stderr[-2000:]

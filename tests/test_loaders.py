@@ -1,6 +1,6 @@
 import pytest
-from docmaker import write_docx, write_pdf
 
+from devkit.docmaker import write_docx, write_pdf
 from ragqa.errors import DocumentError, EmptyDocumentError, UnsupportedFormatError
 from ragqa.ingest.loaders import load
 

@@ -16,8 +16,11 @@ import numpy as np
 import pytest
 
 from ragqa.errors import IndexMismatchError, ModelError
-from ragqa.models import onnx_embed as ox
+from ragqa.models import onnx_export as ox
+from ragqa.models.onnx_embed import OnnxEmbedder
 from ragqa.models.paths import default_embedder_path
+
+pytestmark = pytest.mark.integration  # the real bundled MiniLM
 
 TEXTS = [
     "The Normans were the people who in the 10th and 11th centuries gave their name to Normandy.",
@@ -46,16 +49,16 @@ def in_cache(cache, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def torch_vectors() -> np.ndarray:
-    from ragqa.models.embed import SentenceTransformerEmbedder
+    from ragqa.models.torch_embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder().embed(TEXTS)
 
 
 @pytest.mark.parametrize("quantized,bound", [(False, MIN_COSINE_FLOAT), (True, MIN_COSINE_INT8)])
 def test_onnx_vectors_agree_with_torch(in_cache, torch_vectors, quantized, bound):
-    from ragqa.models.embed import SentenceTransformerEmbedder
+    from ragqa.models.torch_embed import SentenceTransformerEmbedder
 
-    emb = ox.OnnxEmbedder(quantized=quantized)
+    emb = OnnxEmbedder(quantized=quantized)
     vectors = emb.embed(TEXTS)
     assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -95,7 +98,7 @@ def test_an_export_killed_midway_leaves_no_export_and_the_next_one_completes(tmp
     cache = tmp_path / "cache"
     script = (
         "import os, signal\n"
-        "from ragqa.models import onnx_embed as ox\n"
+        "from ragqa.models import onnx_export as ox\n"
         "from ragqa.models.paths import default_embedder_path\n"
         "def killed(src, out):\n"
         "    out.write_bytes(b'half a model')\n"
@@ -117,7 +120,7 @@ def test_an_export_killed_midway_leaves_no_export_and_the_next_one_completes(tmp
     final = ox.ensure_export(default_embedder_path())
     assert (final / "export.json").is_file() and (final / ox.INT8_FILE).stat().st_size > 1_000_000
     assert not list(exports.glob(".export-*"))
-    assert ox.OnnxEmbedder(quantized=True).embed(["a test"]).shape == (1, 384)
+    assert OnnxEmbedder(quantized=True).embed(["a test"]).shape == (1, 384)
 
 
 def test_a_failed_export_leaves_nothing(tmp_path, monkeypatch):
@@ -137,7 +140,7 @@ def test_a_cache_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch
     blocker.write_text("a file where the cache folder should be")
     monkeypatch.setenv("RAGQA_CACHE_DIR", str(blocker))
     with pytest.raises(ModelError, match="cannot write the ONNX export.*RAGQA_EMBED_BACKEND=torch"):
-        ox.OnnxEmbedder(quantized=True).embed(["a question"])
+        OnnxEmbedder(quantized=True).embed(["a question"])
 
 
 def test_a_model_with_more_than_pooling_is_refused(tmp_path):

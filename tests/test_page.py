@@ -3,7 +3,7 @@ against a real `ragqa serve` process with the real models and an API key: the ke
 prompt, an upload followed to the end of its job, a question answered from it with the
 quote highlighted, one withheld with its reason, a document whose text holds HTML and a
 script shown as text, and a delete. Screenshots of the main states go to tmp, or to
-$PAGE_SCREENSHOTS (the README's come from docs/screenshots/)."""
+$PAGE_SCREENSHOTS (docs/page.md's come from docs/screenshots/)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devkit.servers import wait_for
 from tests.test_http import start_server as start_http_server
-from tests.test_http import wait_for
 
 pytestmark = pytest.mark.integration
 

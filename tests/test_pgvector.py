@@ -12,11 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import text
-from test_store import CHUNKING, INFO, doc
 
+from devkit.indexdata import CHUNKING, INFO, doc
 from ragqa.errors import ConfigError, IndexMismatchError
+from ragqa.index.faiss_store import VECTORS
+from ragqa.index.manifest import MANIFEST, read_manifest
+from ragqa.index.migrate import migrate_vectors
 from ragqa.index.pgvector_store import EXACT, HNSW
-from ragqa.index.store import MANIFEST, VECTORS, Store, make_engine, read_manifest
+from ragqa.index.store import Store, make_engine
 from ragqa.types import Filters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,19 +96,18 @@ def test_search_exact_and_hnsw_finds_the_nearest_and_filters_are_exact(tmp_path,
 # The child writes one batch and stops inside its transaction, before or after the vectors'
 # COPY; the test kills it there.
 WRITER = textwrap.dedent("""
-    import sys, time
-    sys.path.insert(0, {tests!r})
+    import time
     from ragqa.index import pgvector_store as pgvectors
     from ragqa.index.store import Store
-    from test_store import CHUNKING, INFO, doc
+    from devkit.indexdata import CHUNKING, INFO, doc
 
-    real = pgvectors.PgVectorIndex.add
+    real = pgvectors.copy_in
     def add(session, ids, vectors):
         if {when!r} == "after":
             real(session, ids, vectors)
         print("in the transaction", flush=True)
         time.sleep(60)
-    pgvectors.PgVectorIndex.add = staticmethod(add)
+    pgvectors.copy_in = add
     store = Store.open({folder!r}, {url!r}, INFO, CHUNKING, write=True, vector_store="pgvector")
     store.put_documents([doc("doomed", 50, 9), doc("kept", 3, 1)])
 """)
@@ -116,8 +118,9 @@ def test_a_writer_killed_inside_its_transaction_leaves_no_chunk_without_its_vect
     with open_pg(tmp_path / "idx", pgvector_url) as s:
         s.put_documents([doc("kept", 3, 1), doc("other", 2, 2)])
         before = s.counts()
-    script = WRITER.format(tests=str(ROOT / "tests"), when=when, folder=str(tmp_path / "idx"), url=pgvector_url)
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    script = WRITER.format(when=when, folder=str(tmp_path / "idx"), url=pgvector_url)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=ROOT)  # devkit is found from the repository's root
     line = child.stdout.readline()
     assert line.strip() == "in the transaction", child.stderr.read()
     os.kill(child.pid, signal.SIGKILL)
@@ -147,14 +150,14 @@ def test_migration_both_ways_keeps_ids_vectors_and_answers(tmp_path, pgvector_ur
         query = docs[2].vectors[3]
         faiss_hits = s.dense_search(query, 5)
     with Store.open(folder, pgvector_url, write=True) as s:
-        assert s.migrate_vectors("pgvector") == "pgvector exact"
+        assert migrate_vectors(s, "pgvector") == "pgvector exact"
     assert not (folder / MANIFEST).exists() and not (folder / VECTORS).exists()
     with Store.open(folder, pgvector_url) as r:
         assert r.vector_store == "pgvector" and r.counts() == {"documents": 4, "chunks": 120, "vectors": 120}
         np.testing.assert_allclose(r.vectors.vectors(ids), vectors, atol=1e-7)
         assert [i for i, _ in r.dense_search(query, 5)] == [i for i, _ in faiss_hits]
     with Store.open(folder, pgvector_url, write=True) as s:
-        assert s.migrate_vectors("faiss") == "IDMap2,Flat"
+        assert migrate_vectors(s, "faiss") == "IDMap2,Flat"
     assert (folder / MANIFEST).exists() and (folder / VECTORS).exists()
     with Store.open(folder, pgvector_url) as r:
         assert r.vector_store == "faiss" and r.counts()["vectors"] == 120

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_http import start_server
-from test_worker_processes import cli
+
+from devkit.servers import cli, start_server
 
 pytestmark = pytest.mark.integration
 

@@ -3,25 +3,15 @@
 import numpy as np
 import pytest
 
+from devkit.indexdata import CHUNKING, INFO, doc
 from ragqa.errors import IndexLockedError, IndexMismatchError, IndexNotFoundError
 from ragqa.index.locks import WriterLock
-from ragqa.index.store import NewDocument, Store, make_engine
-from ragqa.types import ChunkSpan
-
-INFO = {"name": "hash-embedder", "dimension": 8, "max_tokens": 128}
-CHUNKING = {"chunk_tokens": 50, "chunk_overlap": 10}
-
-
-def doc(path: str, n: int, seed: int = 0) -> NewDocument:
-    rng = np.random.default_rng(seed)
-    vecs = rng.normal(size=(n, 8)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    chunks = [ChunkSpan(text=f"{path} chunk {i}", start=i * 10, end=i * 10 + 9, page=None, n_tokens=3) for i in range(n)]
-    return NewDocument(path=path, name=path, sha256=f"h{seed}", size=1, mtime=0.0, chunks=chunks, vectors=vecs)
+from ragqa.index.store import Store, make_engine
 
 
 def open_w(tmp_path, db_url):
-    return Store.open(tmp_path / "idx", db_url, INFO, CHUNKING, write=True)
+    """A writer that does not wait for another (lock_timeout 0: IndexLockedError at once)."""
+    return Store.open(tmp_path / "idx", db_url, INFO, CHUNKING, write=True, lock_timeout=0)
 
 
 def test_rows_and_vectors_stay_in_step(tmp_path, db_url):
@@ -62,7 +52,7 @@ def test_crash_after_db_commit_before_vector_save_is_repaired(tmp_path, db_url):
     s = open_w(tmp_path, db_url)
     s.put_documents([doc("lost", 3, 1)])
     s.vectors.dirty = False  # the process dies: nothing saved, its locks freed
-    s.lock.release()
+    s.vectors.writer_lock.release()
     s.engine.dispose()
     with open_w(tmp_path, db_url) as s2:
         assert s2.counts() == {"documents": 1, "chunks": 2, "vectors": 2}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ragqa import RAG
-from ragqa.index.faiss_store import FLAT, IVF, VectorIndex, plan
+from ragqa.index.faiss_index import FLAT, IVF, FaissIndex, plan
 from ragqa.testing import ExtractiveGenerator, HashEmbedder
 
 
@@ -30,16 +30,16 @@ def test_switch_to_ivf_keeps_ids_and_exact_results_when_every_list_is_searched(t
     x = clustered(4000)
     ids = np.arange(4000, dtype=np.int64) * 7 + 3  # arbitrary ids, as chunk row ids are
     queries = clustered(30, seed=1)
-    flat = VectorIndex(32)
+    flat = FaissIndex(32)
     flat.add(ids, x)
     exact = top(flat, queries)
 
-    index = VectorIndex(32, nprobe=64)
+    index = FaissIndex(32, nprobe=64)
     index.add(ids, x)
     assert not index.adapt(ivf_min=5000)  # below the threshold: stays exact
     assert index.adapt(ivf_min=4000) and index.kind == IVF and index.nlist == 256
     assert index.ids() == set(ids.tolist())
-    assert VectorIndex(32, index.index).describe() == "IVF256,Flat (nprobe 32)"  # default: an eighth of the lists
+    assert FaissIndex(32, index.index).describe() == "IVF256,Flat (nprobe 32)"  # default: an eighth of the lists
     index.nprobe = index.nlist
     assert top(index, queries) == exact  # every list searched: the same top 10, in order
     index.nprobe = 16
@@ -52,7 +52,7 @@ def test_switch_to_ivf_keeps_ids_and_exact_results_when_every_list_is_searched(t
     assert index.remove(ids[:100]) == 100 and len(index) == 3900 and not (set(ids[:100].tolist()) & index.ids())
     # saved and loaded as an inverted file
     index.save(tmp_path / "v.faiss")
-    loaded = VectorIndex.load(tmp_path / "v.faiss", 32, nprobe=16)
+    loaded = FaissIndex.load(tmp_path / "v.faiss", 32, nprobe=16)
     assert loaded.kind == IVF and loaded.ids() == index.ids()
     assert top(loaded, queries) == top(index, queries)
 
@@ -60,7 +60,7 @@ def test_switch_to_ivf_keeps_ids_and_exact_results_when_every_list_is_searched(t
 def test_shrinking_below_half_the_threshold_goes_back_to_exact_search():
     x = clustered(1000)
     ids = np.arange(1000, dtype=np.int64)
-    index = VectorIndex(32)
+    index = FaissIndex(32)
     index.add(ids, x)
     index.rebuild(IVF, 32)
     index.remove(ids[:400])

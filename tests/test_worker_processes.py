@@ -13,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from devkit.servers import cli
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def cli(env, *args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "ragqa.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def long_ledger(folder: Path) -> Path:

@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-from test_store import CHUNKING, INFO, doc
 
+from devkit.indexdata import CHUNKING, INFO, doc
 from ragqa import RAG
 from ragqa.errors import IndexLockedError, NotFoundError
-from ragqa.index.store import PENDING, Store
+from ragqa.index.faiss_store import PENDING
+from ragqa.index.store import Store
 from ragqa.service.jobs import DONE, FAILED, QUEUED, IngestJobs
 from ragqa.service.worker import Worker
 from ragqa.testing import ExtractiveGenerator, HashEmbedder

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ragqa.service.app import YieldingEmbedder
+from ragqa.service.yielding import YieldingEmbedder
 from ragqa.testing import HashEmbedder
 
 

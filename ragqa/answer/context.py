@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..ingest.chunking import sentence_spans
 from ..textutil import content_words
 from ..types import Hit
 
+if TYPE_CHECKING:
+    import numpy as np
+
 # Scores each sentence against the question, higher is more relevant.
-SentenceScorer = Callable[[str, Sequence[str]], Sequence[float]]
+SentenceScorer = Callable[[str, Sequence[str]], "Sequence[float] | np.ndarray"]
 
 
 @dataclass(frozen=True)

@@ -1,48 +1,35 @@
-"""Signals -> confidence -> answer or abstain, with the reason in words.
+"""THE abstain decision: whether a draft is given as the answer or withheld, and why.
 
-Hard checks come first (nothing relevant retrieved, the model declined, no valid
-citation, the answer's content absent from what it cites); then the confidence, a
-number in [0, 1], is compared with the threshold. Without a fitted calibration the
-confidence is a fixed blend of the signals and is reported as uncalibrated; a
-calibrator (see `Scorer`) replaces the blend without changing anything else."""
+Everything that decides lives here, in order:
+
+1. before generating: nothing retrieved (the index is empty, or the filters match
+   nothing), or nothing relevant (the best match below `min_relevance`);
+2. hard checks on the draft, whatever its confidence (`hard_check`): the model declined,
+   no valid citation, a cited instruction, the answer not grounded in what it cites;
+3. the confidence (ragqa.answer.scorer) against the threshold: the user's own
+   (RAGQA_MIN_CONFIDENCE), else the one the calibration certified for the target risk,
+   else 0.5 for the uncalibrated blend. A calibration that certified no threshold (above
+   1) withholds every answer.
+
+`Policy` holds what these need (the scorer, the calibration, the settings' thresholds) and
+says in words what the threshold promises (`certified`, `summary`)."""
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
-from ..textutil import content_words, numbers
-from .citations import strip_markers
+from ..errors import ConfigError
+from ..settings import Settings
+from . import scorer as scoring
+from .scorer import BlendScorer, CalibratedScorer, Calibration, Scorer
 
-DECLINE_PATTERNS = (
-    "cannot answer", "can't answer", "unable to answer", "not contain", "no information",
-    "not mentioned", "does not say", "doesn't say", "not provided", "not specified", "i don't know",
-    "i do not know", "no answer",
-)
+log = logging.getLogger(__name__)
 
-
-class Scorer(Protocol):
-    calibrated: bool
-
-    def score(self, signals: dict[str, Any]) -> float: ...
-
-
-class BlendScorer:
-    """The uncalibrated default: a fixed blend of retrieval strength and grounding."""
-
-    calibrated = False
-
-    def score(self, signals: dict[str, Any]) -> float:
-        top = float(signals.get("retrieval_top", 0.0))
-        retrieval = 1 / (1 + math.exp(-(top - 0.4) * 10))  # 0.5 at cosine 0.4
-        grounding = float(signals.get("grounding", 0.0))
-        support = float(signals.get("citation_support", 0.0))
-        numbers_ok = 1.0 if signals.get("numbers_supported", False) else 0.0
-        value = 0.35 * retrieval + 0.35 * grounding + 0.2 * support + 0.1 * numbers_ok
-        return max(0.0, min(1.0, value))
+UNCALIBRATED_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,123 +40,12 @@ class Decision:
     calibrated: bool
 
 
-def declined(answer: str) -> bool:
-    low = answer.lower()
-    return any(p in low for p in DECLINE_PATTERNS)
-
-
-def retrieval_signals(hits: Sequence[Any]) -> dict[str, float | None]:
-    """Best cosine, its margin over the next, and whether lexical search agrees with dense
-    search on the best chunk (1/its lexical rank; 0 when lexical search missed it; None
-    when there was no lexical search)."""
-    scores = sorted((h.score for h in hits), reverse=True)
-    top = scores[0] if scores else 0.0
-    second = scores[1] if len(scores) > 1 else 0.0
-    out: dict[str, float | None] = {"retrieval_top": round(top, 4), "retrieval_margin": round(top - second, 4)}
-    if hits and any(h.lexical_rank is not None or h.dense_rank is not None for h in hits):
-        best = min(hits, key=lambda h: h.dense_rank or 10**9)
-        lexical_ran = any(h.lexical_rank is not None for h in hits)
-        out["lexical_agreement"] = round(1 / best.lexical_rank, 4) if best.lexical_rank else (0.0 if lexical_ran else None)
-    return out
-
-
-_MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|centuries|decade)\b", re.I)
-
-
-_NUMBER_WORDS = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I)
-
-
-def _expected_shape(question: str) -> str | None:
-    q = question.lower()
-    if re.search(r"\b(when|what year|which year|what century|how (many|much|long|old|far|large|big|tall))\b", q):
-        return "number"
-    if re.match(r"\s*(who|whom|whose)\b", q) or re.search(r"\b(who|which person|what person)\b", q):
-        return "name"
-    return None
-
-
-def answer_type_match(question: str, answer: str) -> float:
-    """1 when the answer has the shape the question asks for (a number or date for
-    when/how many; a capitalized name for who), 0 when it lacks it, 0.5 when the
-    question sets no shape."""
-    shape = _expected_shape(question)
-    if shape is None:
-        return 0.5
-    if shape == "number":
-        return 1.0 if numbers(answer) or _MONTHS.search(answer) or _NUMBER_WORDS.search(answer) else 0.0
-    return 1.0 if re.search(r"\b[A-Z][a-z]+", answer) else 0.0
-
-
-def answer_signals(question: str, answer: str, hits: Sequence[Any], cited: Sequence[int]) -> dict[str, Any]:
-    """Signals read off the answer's text: its length, how much of it merely repeats the
-    question, whether it has the expected shape, and the rank and cosine of what it cites."""
-    body = strip_markers(answer)
-    own = content_words(body)
-    asked = content_words(question)
-    in_question = len(own & asked) / len(own) if own else 1.0
-    first = cited[0] if cited else None
-    hit = hits[first - 1] if first and 1 <= first <= len(hits) else None
-    shown = set().union(*(content_words(h.chunk.text) for h in hits)) if hits else set()
-    return {
-        "answer_words": len(body.split()),
-        "answer_in_question": round(in_question, 4),
-        "answer_type_match": answer_type_match(question, body),
-        "cited_rank": first,
-        "cited_dense_score": round(hit.score, 4) if hit else None,
-        # the question's words that the sources shown hold, and those of the sentence the
-        # answer came from: a question about something the text does not say (SQuAD 2.0's
-        # adversarial questions swap or add a word) leaves some out
-        "question_coverage": round(len(asked & shown) / len(asked), 4) if asked else 1.0,
-        "question_coverage_answer": _coverage_around(asked - own, body, hit.chunk.text) if hit else None,
-    }
-
-
-def _coverage_around(asked: set[str], body: str, text: str) -> float | None:
-    """Share of `asked` in the sentence of `text` that holds the answer (None when the
-    answer is not found verbatim in it)."""
-    from ..ingest.chunking import sentence_spans
-
-    if not asked:
-        return 1.0
-    flat = " ".join(text.split())
-    at = flat.find(" ".join(body.split())) if body else -1
-    if at < 0:
-        return None
-    for s, e in sentence_spans(flat):
-        if s <= at < e:
-            return round(len(asked & content_words(flat[s:e])) / len(asked), 4)
-    return None
-
-
 def before_generation(signals: dict[str, Any], min_relevance: float) -> Decision | None:
     """Abstain without generating when retrieval found nothing relevant."""
     top = signals.get("retrieval_top", 0.0)
     if top < min_relevance:
         return Decision(True, 0.0, f"nothing relevant in the documents (best match {top:.2f} < {min_relevance:.2f})", False)
     return None
-
-
-def generation_signals(logprobs: Sequence[float] | None) -> dict[str, float | None]:
-    """Mean, minimum and first of the answer's token log-probabilities (None when the
-    generator does not give them)."""
-    if not logprobs:
-        return {"logprob_mean": None, "logprob_min": None, "logprob_first": None}
-    return {"logprob_mean": round(sum(logprobs) / len(logprobs), 4), "logprob_min": round(min(logprobs), 4),
-            "logprob_first": round(logprobs[0], 4)}
-
-
-def contextual_yes(p_yes: float | None, p_yes_content_free: float | None) -> float | None:
-    """P(yes) corrected by the same check with content-free sources (Zhao et al., 2021):
-    divide each class's probability by its content-free probability and renormalize, so
-    that with no evidence the answer sits at even odds instead of the model's bias to "yes"."""
-    if p_yes is None:
-        return None
-    if p_yes_content_free is None:
-        return p_yes
-    eps = 1e-6
-    cf = min(max(p_yes_content_free, eps), 1 - eps)
-    yes, no = p_yes / cf, (1 - p_yes) / (1 - cf)
-    return yes / (yes + no)
 
 
 def hard_check(signals: dict[str, Any], min_grounding: float) -> tuple[str, float] | None:
@@ -211,3 +87,101 @@ def decide(signals: dict[str, Any], scorer: Scorer, *, min_confidence: float, mi
     return Decision(False, confidence, f"answered: cites {cited}, grounding {grounding:.2f}, {kind} confidence "
                                        f"{confidence:.2f} >= threshold {min_confidence:.2f}"
                                        + (f" ({certified})" if certified else ""), cal)
+
+
+class Policy:
+    """The decision's parts for one set of models: the settings' thresholds, and the scorer
+    with the calibration that made it (None: the uncalibrated blend), found when first
+    needed (a question withheld before generation never looks for it), with `warning`
+    saying why a calibration that exists was not used."""
+
+    def __init__(self, settings: Settings, index_dir: Path, models: Callable[[], dict[str, Any]],
+                 scorer: Scorer | None = None):
+        self.min_relevance, self.min_grounding = settings.min_relevance, settings.min_grounding
+        self.user_threshold = settings.min_confidence  # RAGQA_MIN_CONFIDENCE: the user's own, never called certified
+        self.chosen_risk = settings.target_risk  # RAGQA_TARGET_RISK
+        self._choice, self._index_dir, self._models = settings.calibration, index_dir, models
+        self._found: tuple[Scorer, Calibration | None, str | None] | None = None
+        if scorer is not None:  # given: used as is (its calibration, if it has one, sets the threshold)
+            self._found = (scorer, scorer.calibration if isinstance(scorer, CalibratedScorer) else None, None)
+
+    def find(self) -> tuple[Scorer, Calibration | None, str | None]:
+        """Look for the calibration that applies to the models now (ragqa.answer.scorer.resolve;
+        a warning is logged when one exists for other models): (scorer, calibration, warning)."""
+        if self._found is None:
+            calibration, warning = scoring.resolve(self._choice, self._index_dir, self._models)
+            if warning:
+                log.warning("%s", warning)
+            self._found = (CalibratedScorer(calibration) if calibration is not None else BlendScorer(), calibration, warning)
+        return self._found
+
+    @property
+    def scorer(self) -> Scorer:
+        return self.find()[0]
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self.find()[1]
+
+    @property
+    def warning(self) -> str | None:
+        return self.find()[2]
+
+    @property
+    def target_risk(self) -> float:
+        """The risk the threshold in use is certified for: the setting, else the calibration's
+        (nan without a calibration). ConfigError for a risk it certified nothing for."""
+        cal, target = self.calibration, self.chosen_risk
+        if cal is None or target is None:
+            return cal.target_risk if cal is not None else float("nan")
+        if cal.threshold_for(target) is None:
+            known = sorted({cal.target_risk, *map(float, cal.thresholds)})
+            raise ConfigError(f"the calibration certified no threshold for target risk {target:g}; "
+                              f"choose one of {', '.join(f'{t:g}' for t in known)} or run `ragqa calibrate`")
+        return target
+
+    @property
+    def threshold(self) -> float:
+        """The abstain threshold: the user's, else the calibration's for the target risk, else 0.5."""
+        if self.user_threshold is not None:
+            return self.user_threshold
+        if self.calibration is None:
+            return UNCALIBRATED_THRESHOLD
+        found = self.calibration.threshold_for(self.target_risk)
+        assert found is not None  # target_risk raised otherwise
+        return found
+
+    def certified(self) -> str | None:
+        """What the calibration's threshold promises, when it is the threshold in use."""
+        cal = self.calibration
+        if cal is None or self.user_threshold is not None or self.threshold > 1:
+            return None
+        return (f"certified: at most {self.target_risk:.0%} of the answers given at this threshold are wrong, "
+                f"with probability {1 - cal.delta:.0%}")
+
+    def summary(self) -> str:
+        """The calibration in use, in one line (`ragqa status`, /v1/status)."""
+        cal = self.calibration
+        if cal is None:
+            return f"none: confidence is uncalibrated ({self.warning})" if self.warning \
+                else "none: confidence is uncalibrated (run `ragqa calibrate`)"
+        m = cal.fitted.get("measured", {})
+        others = ", ".join(f"{t}: {v:.3f}" if v <= 1 else f"{t}: none" for t, v in cal.thresholds.items())
+        return (f"{cal.fitted.get('source', 'fitted')}: threshold {cal.threshold:.3f} for target risk {cal.target_risk} "
+                f"(delta {cal.delta}), fitted on {m.get('n_fit', '?')} + {m.get('n_threshold', '?')} questions"
+                + (f"; certified thresholds by target risk (RAGQA_TARGET_RISK): {others}" if others else ""))
+
+    def before_generation(self, hits: Sequence[Any], signals: dict[str, Any], filtered: bool) -> Decision | None:
+        """Withhold without generating: nothing retrieved, or nothing relevant."""
+        if not hits:
+            return Decision(True, 0.0, "no document matches the filters" if filtered else "the index is empty", False)
+        return before_generation(signals, self.min_relevance)
+
+    def decide(self, signals: dict[str, Any]) -> Decision:
+        """Answer or withhold the draft these signals describe."""
+        return decide(signals, self.scorer, min_confidence=self.threshold, min_grounding=self.min_grounding,
+                      certified=self.certified())
+
+    def passes_checks(self, signals: dict[str, Any]) -> bool:
+        """Whether a draft could be given at all (the hard checks)."""
+        return hard_check(signals, self.min_grounding) is None

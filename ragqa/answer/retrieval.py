@@ -9,15 +9,19 @@ found it), so `Hit.score` means the same thing in every mode."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..index.store import Store
 from ..models.embed import Embedder
-from ..settings import Settings
+from ..settings import Settings, choices
 from ..types import Filters, Hit
 
-MODES = ("hybrid", "dense", "lexical")
-FUSIONS = ("rrf", "convex")
+if TYPE_CHECKING:
+    import numpy as np
+
+MODES: tuple[str, ...] = choices("retrieval")
+FUSIONS: tuple[str, ...] = choices("fusion")
 
 
 class Retriever:
@@ -31,7 +35,7 @@ class Retriever:
         self.store, self.embedder, self.mode, self.fusion = store, embedder, mode, fusion
         self.dense_weight, self.lexical_weight, self.rrf_k, self.depth = dense_weight, lexical_weight, rrf_k, depth
 
-    def search(self, query: str, k: int, filters: Filters | None = None, vector=None) -> list[Hit]:
+    def search(self, query: str, k: int, filters: Filters | None = None, vector: "np.ndarray | None" = None) -> list[Hit]:
         """The k best chunks for the query; with filters, from the documents they allow only.
         `vector`: the query's embedding, when the caller has it already."""
         if vector is None:
@@ -49,7 +53,7 @@ class Retriever:
         dense_rank = {i: r for r, (i, _) in enumerate(dense, start=1)}
         lexical_rank = {i: r for r, (i, _) in enumerate(lexical, start=1)}
         chunks = self.store.chunks(order[: 4 * k])
-        hits = []
+        hits: list[Hit] = []
         for i in order:
             if i not in chunks:  # a vector whose row is gone (a crashed write not yet repaired)
                 continue

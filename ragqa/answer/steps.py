@@ -3,9 +3,10 @@
     retrieve -> (nothing relevant? withheld) -> select context -> generate (streamed)
              -> check (citations, grounding, signals) -> decide (answer or withhold)
 
-`RAG.stream` runs them; each step reads and adds to the attempt, so a new lever (a
-verifier, span answers) is a step or a few signals, not a longer method. The draft is
-kept on the Answer whether it stands or is withdrawn."""
+`RAG.stream` builds the steps from its parts (a retriever, the embedder, the generator, the
+policy that decides, the settings), never from itself; each step reads and adds to the
+attempt, so a new lever (a verifier, span answers) is a step or a few signals, not a
+longer method. The draft is kept on the Answer whether it stands or is withdrawn."""
 
 from __future__ import annotations
 
@@ -14,17 +15,22 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..models.generator import SamplingParams, citation_grammar, span_candidates, span_grammar
+from ..models.embed import Embedder
+from ..models.generator import Generator, SamplingParams
+from ..settings import Settings
 from ..types import Answer, Filters, Hit
-from . import policy as conf
+from . import signals as sig
 from .citations import CitationCheck, markers
 from .citations import check as check_citations
 from .context import select as select_context
+from .grammar import citation_grammar, span_candidates, span_grammar
 from .injection import is_instruction
+from .policy import Decision, Policy
 from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, content_free_check_messages
+from .retrieval import Retriever
 
 if TYPE_CHECKING:
-    from ..rag import RAG
+    import numpy as np
 
 
 @dataclass
@@ -55,16 +61,18 @@ class Attempt:
 
 
 class Answering:
-    def __init__(self, rag: "RAG"):
-        self.rag = rag
-        self.settings = rag.settings
+    """The steps of one question, over the parts they need (never the RAG facade)."""
+
+    def __init__(self, retriever: Retriever, embedder: Embedder, generator: Generator, policy: Policy,
+                 settings: Settings):
+        self.retriever, self.embedder, self.generator = retriever, embedder, generator
+        self.policy, self.settings = policy, settings
 
     def stream(self, question: str, top_k: int | None, retrieval_query: str | None,
                filters: Filters | dict | None) -> Iterator[str | Answer]:
-        self.rag._store()  # load the index and the embedder outside the timings
         attempt = Attempt(question, retrieval_query, Filters.of(filters))
         self.retrieve(attempt, top_k)
-        early = self.nothing_to_answer_from(attempt)
+        early = self.policy.before_generation(attempt.hits, attempt.signals, bool(attempt.filters))
         if early is not None:
             yield self.withheld(attempt, early)
             return
@@ -77,29 +85,24 @@ class Answering:
     # --- the steps ------------------------------------------------------------------
 
     def retrieve(self, a: Attempt, top_k: int | None) -> None:
-        a.vector = self.rag.embedder.embed([a.question])[0]
+        a.vector = self.embedder.embed([a.question])[0]
         query = a.retrieval_query or a.question
-        a.hits = self.rag.retrieve(query, top_k, filters=a.filters, vector=a.vector if query == a.question else None)
-        a.signals.update(conf.retrieval_signals(a.hits))
+        a.hits = self.retriever.search(query, top_k or self.settings.top_k, a.filters,
+                                       vector=a.vector if query == a.question else None)
+        a.signals.update(sig.retrieval_signals(a.hits))
         a.mark("retrieve")
-
-    def nothing_to_answer_from(self, a: Attempt) -> conf.Decision | None:
-        if not a.hits:
-            return conf.Decision(True, 0.0, "no document matches the filters" if a.filters else "the index is empty", False)
-        return conf.before_generation(a.signals, self.settings.min_relevance)
 
     def load_model(self, a: Attempt) -> None:
         """A first call loads the model: keep that out of the timings."""
-        if load := getattr(self.rag.generator, "load", None):
-            before = time.perf_counter()
-            load()
-            a.started += time.perf_counter() - before
+        before = time.perf_counter()
+        self.generator.load()
+        a.started += time.perf_counter() - before
 
     def select_context(self, a: Attempt) -> None:
         """The sources for the prompt: with a token budget, excerpts of the best sentences."""
-        embedder, generator = self.rag.embedder, self.rag.generator
+        embedder, generator = self.embedder, self.generator
 
-        def score(q: str, sentences: Sequence[str]):
+        def score(q: str, sentences: Sequence[str]) -> "np.ndarray":
             return embedder.embed(sentences) @ a.vector  # q is a.question, embedded once in retrieve
 
         a.hits = select_context(a.question, a.hits, budget=self.settings.context_tokens,
@@ -110,6 +113,7 @@ class Answering:
     def generate(self, a: Attempt) -> Iterator[str]:
         s = self.settings
         texts = [h.chunk.text for h in a.hits]
+        grammar: str | None
         if s.extractive:
             grammar = span_grammar(texts, question=a.question)
         else:
@@ -118,7 +122,7 @@ class Answering:
                                 top_k=s.top_k_sampling, seed=s.seed, grammar=grammar,
                                 candidates=tuple(span_candidates(a.question, texts)) if s.extractive else ())
         pieces: list[str] = []
-        for piece in self.rag.generator.chat(answer_messages(a.question, a.hits, s.system_prompt), params):
+        for piece in self.generator.chat(answer_messages(a.question, a.hits, s.system_prompt), params):
             pieces.append(piece)
             yield piece
         a.draft = "".join(pieces).strip()
@@ -126,40 +130,37 @@ class Answering:
 
     def check(self, a: Attempt) -> None:
         """Citations parsed and grounded, and every signal read off the draft."""
-        text, hits, generator = a.draft, a.hits, self.rag.generator
+        text, hits, generator = a.draft, a.hits, self.generator
         checked = a.checked = check_citations(text, hits)
         a.signals.update({
             "n_citations": len(checked.citations), "n_invalid_citations": len(checked.invalid),
             "cited": [c.n for c in checked.citations], "grounding": checked.grounding,
             "citation_support": round(sum(c.support for c in checked.citations) / len(checked.citations), 4)
             if checked.citations else 0.0,
-            "numbers_supported": checked.numbers_supported, "declined": conf.declined(text),
+            "numbers_supported": checked.numbers_supported, "declined": sig.declined(text),
             "cites_instruction": any(c.support > 0 and is_instruction(c.quote) for c in checked.citations),
         })
-        a.signals.update(conf.answer_signals(a.question, text, hits, [m for m, _, _ in markers(text)]))
-        a.signals.update(conf.generation_signals(getattr(generator, "last_logprobs", None)))
-        a.signals["start_probability"] = getattr(generator, "last_start_probability", None)
+        a.signals.update(sig.answer_signals(a.question, text, hits, [m for m, _, _ in markers(text)]))
+        a.signals.update(sig.generation_signals(generator.last_logprobs))
+        a.signals["start_probability"] = generator.last_start_probability
         a.signals.update(self.self_check(a))
         a.mark("check")
 
     def self_check(self, a: Attempt) -> dict[str, Any]:
         """Ask the model whether the sources state its answer, corrected by the same
         question over content-free sources. Skipped for generators that cannot say."""
-        ask = getattr(self.rag.generator, "yes_probability", None)
-        if not self.settings.self_check or ask is None or not a.draft:
+        if not self.settings.self_check or not self.generator.can_self_check or not a.draft:
             return {}
-        prompt = self.settings.system_prompt
+        ask, prompt = self.generator.yes_probability, self.settings.system_prompt
         p = ask(check_messages(a.question, a.hits, prompt, a.draft))
         p_cf = ask(content_free_check_messages(a.question, len(a.hits), prompt, a.draft))
-        corrected = conf.contextual_yes(p, p_cf)
+        corrected = sig.contextual_yes(p, p_cf)
         return {"self_check": None if corrected is None else round(corrected, 4),
                 "self_check_raw": None if p is None else round(p, 4),
                 "self_check_content_free": None if p_cf is None else round(p_cf, 4)}
 
     def decide(self, a: Attempt) -> Answer:
-        rag = self.rag
-        decision = conf.decide(a.signals, rag.scorer, min_confidence=rag.min_confidence,
-                               min_grounding=self.settings.min_grounding, certified=rag._certified())
+        decision = self.policy.decide(a.signals)
         if decision.abstain:
             return self.withheld(a, decision)
         assert a.checked is not None
@@ -168,7 +169,7 @@ class Answering:
                       calibrated=decision.calibrated, timings=a.timings(), retrieval_query=a.retrieval_query,
                       draft=a.draft)
 
-    def withheld(self, a: Attempt, decision: conf.Decision) -> Answer:
+    def withheld(self, a: Attempt, decision: Decision) -> Answer:
         return Answer(question=a.question, answer=ABSTAIN_TEXT, abstained=True, confidence=decision.confidence,
                       reason=decision.reason, citations=(), sources=tuple(a.hits), signals=a.signals,
                       calibrated=decision.calibrated, timings=a.timings(), retrieval_query=a.retrieval_query,

@@ -1,1 +1,1 @@
-"""cli"""
+"""`ragqa` on the command line (ragqa.cli.app), a thin layer over ragqa.rag.RAG."""

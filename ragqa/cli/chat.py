@@ -3,11 +3,17 @@ questions (RAG.condense) before retrieval; Ctrl-C stops the answer, not the sess
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.text import Text
 
 from ..errors import RagqaError
 from ..types import Answer
+
+if TYPE_CHECKING:
+    from ..rag import RAG
 from .render import print_stream, sources_table
 
 HELP = """Commands:
@@ -18,7 +24,7 @@ HELP = """Commands:
 Ctrl-C stops the answer being written and keeps the session."""
 
 
-def run_chat(rag, console: Console, top_k: int | None = None, read=input) -> None:
+def run_chat(rag: "RAG", console: Console, top_k: int | None = None, read: Callable[[str], str] = input) -> None:
     console.print(Text(f"ragqa chat · index {rag.index_dir} · /help for commands", style="bold"))
     history: list[tuple[str, str]] = []
     last: Answer | None = None

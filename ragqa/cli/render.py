@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -35,7 +37,7 @@ def answer_footer(console: Console, answer: Answer) -> None:
                        f"generate {t.get('generate_s', 0):.2f}s · total {t.get('total_s', 0):.2f}s", style="dim"))
 
 
-def print_stream(console: Console, parts) -> Answer:
+def print_stream(console: Console, parts: Iterable[str | Answer]) -> Answer:
     """Print the streamed text as it comes, then the footer; return the final Answer."""
     answer = None
     for part in parts:
@@ -44,6 +46,7 @@ def print_stream(console: Console, parts) -> Answer:
         else:
             console.print(part, end="", highlight=False, markup=False, soft_wrap=True)
     console.print()
+    assert answer is not None, "a stream ends with its Answer"
     answer_footer(console, answer)
     return answer
 

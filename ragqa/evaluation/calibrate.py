@@ -19,145 +19,27 @@ whether its draft was right. It takes two disjoint parts of them:
 
 The fitted calibration is plain JSON (coefficients, not a pickle), saved in the index
 directory and tied to the identity of the GGUF and of the embedder; applying it needs
-numpy only. A default for the bundled models ships in ragqa/calibrations/."""
+numpy only. A default for the bundled models ships in ragqa/calibrations/; applying one is
+ragqa.answer.scorer, deciding with it ragqa.answer.policy."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..answer.signals import FEATURES as _FEATURES
+from ..answer.policy import hard_check
+from ..answer.scorer import FILENAME, CalibratedScorer, Calibration, features
+from ..answer.signals import FEATURES
 from ..errors import ConfigError
+from . import metrics as M
 
-log = logging.getLogger(__name__)
+__all__ = ["FILENAME", "FEATURES", "GRID", "RISK_LEVELS", "Calibration", "CalibratedScorer", "fit", "fit_rows", "split",
+           "choose_threshold", "sequence_start", "binom_tail", "min_answers", "passes_checks"]
 
-FILENAME = "calibration.json"
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "calibrations"
 GRID = tuple(round(i / 40, 3) for i in range(1, 40))  # 0.025 .. 0.975
 RISK_LEVELS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)  # target risks certified besides the chosen one
-
-# The signals the calibrator reads, in order (declared in ragqa.signals). Booleans count
-# as 0/1; a missing signal takes the mean it had where the calibrator was fitted.
-FEATURES = _FEATURES
-
-
-def features(signals: dict[str, Any], names: Sequence[str] = FEATURES) -> list[float | None]:
-    out: list[float | None] = []
-    for name in names:
-        value = signals.get(name)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            out.append(None)
-        else:
-            out.append(float(value))
-    return out
-
-
-@dataclass
-class Calibration:
-    features: list[str]
-    mean: list[float]
-    scale: list[float]
-    coef: list[float]
-    intercept: float
-    threshold: float
-    target_risk: float
-    delta: float
-    models: dict[str, Any]  # identities of the generator and the embedder it was fitted with
-    fitted: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, and the figures measured
-    format: int = 1
-    # a threshold certified the same way for each of RISK_LEVELS, so that a user may choose
-    # another target risk (RAGQA_TARGET_RISK) without refitting; 1.01 where none could be
-    thresholds: dict[str, float] = field(default_factory=dict)
-
-    def threshold_for(self, target_risk: float) -> float | None:
-        """The certified threshold for this target risk, None if it was not computed."""
-        if abs(target_risk - self.target_risk) < 1e-9:
-            return self.threshold
-        return self.thresholds.get(f"{target_risk:g}")
-
-    # --- applying --------------------------------------------------------------------
-
-    def probability(self, signals: dict[str, Any]) -> float:
-        z = self.intercept
-        for x, m, s, w in zip(features(signals, self.features), self.mean, self.scale, self.coef):
-            z += w * (((m if x is None else x) - m) / s)
-        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
-
-    def applies_to(self, models: dict[str, Any]) -> str | None:
-        """None when fitted for these models, else why not."""
-        for role in ("generator", "embedder"):
-            mine, theirs = self.models.get(role, {}), models.get(role, {})
-            for key in mine:
-                if key in theirs and mine[key] != theirs[key]:
-                    return f"it was fitted for {role} {mine.get('name')!r}, not {theirs.get('name')!r}"
-        return None
-
-    # --- storing ---------------------------------------------------------------------
-
-    def save(self, path: Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> "Calibration":
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(**data)
-        except (OSError, ValueError, TypeError) as e:
-            raise ConfigError(f"cannot read the calibration {path}: {e}") from None
-
-
-class CalibratedScorer:
-    """The Scorer (ragqa.confidence) backed by a fitted Calibration."""
-
-    calibrated = True
-
-    def __init__(self, calibration: Calibration):
-        self.calibration = calibration
-
-    def score(self, signals: dict[str, Any]) -> float:
-        return self.calibration.probability(signals)
-
-
-# --- model identities ---------------------------------------------------------------
-
-
-def gguf_identity(path: Path) -> dict[str, Any]:
-    """Name, size and a hash of the first MiB: cheap, and different for another quantization."""
-    path = Path(path)
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        h.update(f.read(1 << 20))
-    return {"name": path.name, "bytes": path.stat().st_size, "sha256_1mib": h.hexdigest()}
-
-
-def find(index_dir: Path, models: dict[str, Any]) -> tuple[Calibration | None, str | None]:
-    """The calibration to use for an index: its own, else a bundled one fitted for the same
-    models. Returns (calibration or None, a warning or None)."""
-    own = Path(index_dir) / FILENAME
-    if own.is_file():
-        cal = Calibration.load(own)
-        why = cal.applies_to(models)
-        if why is None:
-            return cal, None
-        return None, f"the calibration in {own} does not apply: {why}; confidence is uncalibrated"
-    for path in sorted(BUNDLED_DIR.glob("*.json")):
-        cal = Calibration.load(path)
-        if cal.applies_to(models) is None:
-            return cal, None
-    return None, None
-
-
-# --- fitting ------------------------------------------------------------------------
 
 
 def binom_tail(k: int, n: int, p: float) -> float:
@@ -225,17 +107,15 @@ def choose_threshold(confidence: Sequence[float], right: Sequence[bool], answera
 MIN_SEPARATION = 0.05  # a signal is used when its AUROC alone is at least 0.55 (or at most 0.45)
 
 
-def select_features(raw: list[list[float | None]], y, names: Sequence[str], present: Sequence[str]) -> list[str]:
+def select_features(raw: list[list[float | None]], y: Any, names: Sequence[str], present: Sequence[str]) -> list[str]:
     """The signals that separate right from wrong on the fitting part on their own
     (|AUROC - 0.5| >= MIN_SEPARATION); all present ones if none does. Fewer, useful inputs
     keep a calibrator fitted on a few hundred questions from fitting noise."""
-    from .metrics import auroc
-
     keep = []
     for name in present:
         j = list(names).index(name)
         pairs = [(r[j], label) for r, label in zip(raw, y) if r[j] is not None]
-        a = auroc([v for v, _ in pairs], [label for _, label in pairs]) if pairs else None
+        a = M.auroc([v for v, _ in pairs], [label for _, label in pairs]) if pairs else None
         if a is not None and abs(a - 0.5) >= MIN_SEPARATION:
             keep.append(name)
     return keep or list(present)
@@ -294,7 +174,8 @@ def split(rows: Sequence[dict], seed: int = 0) -> tuple[list[dict], list[dict]]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r.get("kind"), bool(r["right"])), []).append(r)
-    first, second = [], []
+    first: list[dict] = []
+    second: list[dict] = []
     for key in sorted(groups, key=str):
         group = sorted(groups[key], key=lambda r: str(r.get("id")))
         rng.shuffle(group)
@@ -305,9 +186,7 @@ def split(rows: Sequence[dict], seed: int = 0) -> tuple[list[dict], list[dict]]:
 
 
 def passes_checks(signals: dict[str, Any], min_grounding: float) -> bool:
-    """Whether an answer could be given at all: the hard checks of ragqa.confidence.decide."""
-    from ..answer.policy import hard_check
-
+    """Whether an answer could be given at all: the hard checks of ragqa.answer.policy."""
     return hard_check(signals, min_grounding) is None
 
 
@@ -315,8 +194,6 @@ def fit_rows(rows: Sequence[dict], *, target_risk: float, delta: float, models: 
              min_grounding: float, seed: int = 0) -> Calibration:
     """Split labelled rows in two, fit on one half, choose the threshold on the other, and
     record the figures measured on that second half."""
-    from . import metrics as M
-
     fit_part, thr_part = split(rows, seed)
     cal = fit([r["signals"] for r in fit_part], [r["right"] for r in fit_part],
               [r["signals"] for r in thr_part], [r["right"] for r in thr_part],

@@ -71,25 +71,25 @@ def squad_scores(prediction: str, golds: Sequence[str]) -> tuple[float, float]:
 
 
 def recall_at(ranked: Sequence[str], gold: Sequence[str], k: int) -> float:
-    gold = set(gold)
-    return len(gold & set(ranked[:k])) / len(gold) if gold else 0.0
+    relevant = set(gold)
+    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
 
 
 def reciprocal_rank(ranked: Sequence[str], gold: Sequence[str], depth: int = 10) -> float:
-    gold = set(gold)
+    relevant = set(gold)
     for i, doc in enumerate(ranked[:depth], start=1):
-        if doc in gold:
+        if doc in relevant:
             return 1.0 / i
     return 0.0
 
 
 def ndcg_at(ranked: Sequence[str], gold: Sequence[str], k: int = 10) -> float:
     """Binary relevance: DCG = sum over relevant ranks i of 1/log2(i+1), over the ideal DCG."""
-    gold = set(gold)
-    if not gold:
+    relevant = set(gold)
+    if not relevant:
         return 0.0
-    dcg = sum(1.0 / math.log2(i + 1) for i, doc in enumerate(ranked[:k], start=1) if doc in gold)
-    ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(gold), k) + 1))
+    dcg = sum(1.0 / math.log2(i + 1) for i, doc in enumerate(ranked[:k], start=1) if doc in relevant)
+    ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(relevant), k) + 1))
     return dcg / ideal
 
 

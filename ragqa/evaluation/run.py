@@ -104,11 +104,7 @@ def collect(rag, questions: Sequence[dict[str, Any]], *,
     """Rows for fitting a calibration: every question drafted (no relevance gate), scored
     by the uncalibrated blend, so that each row records the signals and whether the
     draft was right."""
-    from ..rag import RAG
-
-    drafting = RAG(settings=rag.settings.replace(min_relevance=-1.0, calibration="off"),
-                   embedder=rag.embedder, generator=rag.generator)
-    return run(drafting, questions, on_row=on_row)
+    return run(rag.derive(min_relevance=-1.0, calibration="off"), questions, on_row=on_row)
 
 
 def load_rows(path: str | Path) -> list[dict[str, Any]]:

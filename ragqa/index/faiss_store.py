@@ -1,251 +1,245 @@
-"""The FAISS side of an index: vectors keyed by their chunk's database id.
+"""The FAISS vector store: the vectors in a file beside the manifest, kept in step with the
+rows by one writer at a time, and repaired after a crash.
 
-Vectors are unit length, so inner product is the cosine. The index type follows the
-size of the collection (FAISS wiki, "Guidelines to choose an index"):
+Layout of an index directory:
+    manifest.json   embedder name and dimension, chunking, ragqa version
+    ragqa.db        the SQLite database (unless RAGQA_DATABASE_URL names another)
+    vectors.faiss   vectors keyed by chunk id (ragqa.index.faiss_index)
+    .write.lock     held by the one process writing (ragqa.index.locks)
+    .write.pending  present while a write is under way; left behind by a crash
 
-- below `ivf_min` vectors, exact search: `IndexIDMap2` over `IndexFlatIP`;
-- from `ivf_min` on, an inverted file `IVF<nlist>,Flat` with nlist about 4 x sqrt(n)
-  (a power of two), trained by k-means on at most 64 x nlist of the vectors, searching
-  `nprobe` lists (by default nlist / 8: on 100k and 1M vectors shaped like MiniLM's,
-  fewer lists missed too many neighbours, see bench/bench_index.py); a hash-table direct map keeps ids arbitrary and lets vectors be
-  removed and reconstructed.
+The database is the record; the vectors follow it. Writes commit the rows first, then
+change the vectors in memory, then save them atomically. A crash between the two
+leaves rows without vectors or vectors without rows; `reconcile()` drops both, and the
+next ingest redoes the documents whose rows it dropped. It runs when a writer finds
+`.write.pending` left behind, or rows and vectors that differ in number. Chunk ids are never
+reused (AUTOINCREMENT), so a stale vector can never be taken for a new chunk.
 
-`adapt()` switches type (or retrains the inverted file when the collection has grown or
-shrunk fourfold) as vectors come and go; the ids and the vectors are the same in every
-type. Saves are atomic: write a temporary file, fsync, rename."""
+Two ways to write. A writer that holds the lock (`begin_writes(hold=True)`: a bulk
+`ragqa ingest`) saves every few thousand chunks and at close. Otherwise (ingestion
+workers, several at once) the lock is taken only around each `writing()` section, which
+first reloads vectors another writer saved, and saves before it lets go: the slow part
+of ingest, embedding, runs in parallel."""
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import Engine
+
+from ..errors import InputError
+from ..types import Filters
+from . import manifest as mf
+from . import rows
+from .faiss_index import FaissIndex, plan
+from .locks import WriterLock
+
 if TYPE_CHECKING:
     import numpy as np
+    from sqlalchemy.orm import Session
+
+    from .vectors import VectorOptions
+
+log = logging.getLogger(__name__)
+
+VECTORS = "vectors.faiss"
+PENDING = ".write.pending"
 
 
-def _faiss():
-    import faiss
-
-    return faiss
-
-
-FLAT, IVF = "flat", "ivf"
-IVF_MIN_VECTORS = 200_000  # see bench/bench_index.py: exact search gets slow past this on a small CPU
-NPROBE = 0  # 0: nlist / 8
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What identifies one saved version of a file (a save replaces it by rename)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def plan(n: int, ivf_min: int = IVF_MIN_VECTORS) -> tuple[str, int]:
-    """The index type for n vectors: (FLAT, 0) or (IVF, nlist)."""
-    if n < max(ivf_min, 1):
-        return FLAT, 0
-    nlist = 2 ** round(math.log2(4 * math.sqrt(n)))
-    return IVF, min(nlist, 2 ** int(math.log2(n)))  # never more lists than vectors
+class FaissStore:
+    name = mf.FAISS
 
+    def __init__(self, index_dir: Path, engine: Engine, manifest: dict, options: "VectorOptions"):
+        self.index_dir, self.engine, self.manifest, self.options = Path(index_dir), engine, manifest, options
+        self.dimension = int(manifest["embedder"]["dimension"])
+        self.writer_lock = WriterLock(self.index_dir, engine)
+        self.index = FaissIndex(self.dimension, nprobe=options.nprobe)
+        self._stamp: tuple[int, int, int] | None = None
 
-class VectorIndex:
-    def __init__(self, dimension: int, index=None, nprobe: int = NPROBE):
-        faiss = _faiss()
-        self.dimension = dimension
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        self.nprobe = nprobe
-        self.dirty = False
-        self._known: set[int] | None = None  # the ids, kept once a filtered search has needed them
-
-    @classmethod
-    def load(cls, path: Path, dimension: int, nprobe: int = NPROBE) -> "VectorIndex":
-        faiss = _faiss()
-        if not path.exists():
-            return cls(dimension, nprobe=nprobe)
-        index = faiss.read_index(str(path))
-        if index.d != dimension:
-            from ..errors import IndexMismatchError
-
-            raise IndexMismatchError(f"{path} holds {index.d}-dimensional vectors, the embedder makes {dimension}")
-        return cls(dimension, index, nprobe)
+    @property
+    def path(self) -> Path:
+        return self.index_dir / VECTORS
 
     def __len__(self) -> int:
-        return int(self.index.ntotal)
-
-    @property
-    def kind(self) -> str:
-        return IVF if isinstance(self.index, _faiss().IndexIVF) else FLAT
-
-    @property
-    def nlist(self) -> int:
-        return int(self.index.nlist) if self.kind == IVF else 0
-
-    @property
-    def factory(self) -> str:
-        """The index type in FAISS's factory notation."""
-        return f"IVF{self.nlist},Flat" if self.kind == IVF else "IDMap2,Flat"
+        return len(self.index)
 
     def describe(self) -> str:
-        return f"{self.factory} (nprobe {self.probes})" if self.kind == IVF else self.factory
+        return self.index.describe()
 
-    @property
-    def probes(self) -> int:
-        """Inverted lists searched per query (IVF only)."""
-        return self.nprobe or max(1, self.nlist // 8)
+    def sizes(self) -> dict[str, int]:
+        return {}
+
+    # --- opening ------------------------------------------------------------------
+
+    def open_writer(self, create_tables: Callable[[], None]) -> None:
+        self.writer_lock.acquire(self.options.lock_timeout)
+        try:
+            create_tables()
+            self.write_manifest()
+        except BaseException:
+            self.writer_lock.release()
+            raise
+
+    def load(self) -> None:
+        self._stamp = file_stamp(self.path)
+        self.index = FaissIndex.load(self.path, self.dimension, self.options.nprobe)
+
+    def begin_writes(self, hold: bool) -> None:
+        if self.needs_repair():
+            self.reconcile()
+        if hold:
+            self._mark_pending()
+        else:
+            self.writer_lock.release()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Under a held lock, nothing more to do. Otherwise take the lock, catch up with what
+        other writers saved (repairing a write a crash interrupted), and save the vectors
+        before letting the lock go."""
+        if self.writer_lock.held:
+            yield
+            return
+        self.writer_lock.acquire(self.options.lock_timeout)
+        try:
+            if file_stamp(self.path) != self._stamp:
+                self.load()
+            if self.needs_repair():
+                self.reconcile()
+            self._mark_pending()
+            yield
+            self._finish_writes()
+        finally:
+            self.writer_lock.release()
+
+    def close(self) -> None:
+        try:
+            if self.writer_lock.held:
+                self._finish_writes()
+        finally:
+            self.writer_lock.release()
+
+    def _finish_writes(self) -> None:
+        """Save what changed, then clear the marker of a write under way."""
+        if self.dirty:
+            self.save()
+        (self.index_dir / PENDING).unlink(missing_ok=True)
+
+    def write_manifest(self) -> None:
+        mf.write_file(self.index_dir, self.manifest)
+
+    def _mark_pending(self) -> None:
+        (self.index_dir / PENDING).touch()
+
+    # --- crash repair -----------------------------------------------------------------
+
+    def needs_repair(self) -> bool:
+        """A write was interrupted (its marker is left), or rows and vectors differ in number."""
+        if (self.index_dir / PENDING).exists():
+            return True
+        return rows.count_chunks(self.engine) != len(self.index)
+
+    def reconcile(self) -> dict[str, int]:
+        """Make rows and vectors agree after a crash: the rows are the record."""
+        chunk_ids = set(rows.chunk_ids(self.engine))
+        vector_ids = self.index.ids()
+        orphans = vector_ids - chunk_ids
+        missing = chunk_ids - vector_ids
+        dropped = 0
+        if orphans:
+            self.index.remove(orphans)
+        if missing:
+            dropped, stale = rows.drop_documents_of_chunks(self.engine, list(missing))
+            self.index.remove(stale)
+        if orphans or missing:
+            log.warning("repaired index %s: %d orphan vectors removed, %d half-written documents dropped",
+                        self.index_dir, len(orphans), dropped)
+            self.save()
+        return {"orphan_vectors": len(orphans), "dropped_documents": dropped}
+
+    # --- reading ------------------------------------------------------------------
 
     def ids(self) -> set[int]:
-        return set(self._known) if self._known is not None else set(self._ids().tolist())
+        return self.index.ids()
 
-    def _id_set(self) -> set[int]:
-        if self._known is None:
-            self._known = set(self._ids().tolist())
-        return self._known
+    def vectors(self, ids: "np.ndarray | Sequence[int]") -> "np.ndarray":
+        return self.index.vectors(ids)
 
-    def _ids(self) -> "np.ndarray":
+    def dump(self) -> tuple["np.ndarray", "np.ndarray"]:
         import numpy as np
 
-        faiss = _faiss()
-        if not len(self):
-            return np.zeros(0, dtype=np.int64)
-        if self.kind == FLAT:
-            return faiss.vector_to_array(self.index.id_map).astype(np.int64)
-        lists = self.index.invlists
-        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
-                 for i in range(lists.nlist) if lists.list_size(i)]
-        return np.concatenate(parts).astype(np.int64)
+        ids = np.sort(np.fromiter(self.index.ids(), dtype=np.int64))
+        return ids, self.index.vectors(ids)
 
-    def vectors(self, ids: "np.ndarray") -> "np.ndarray":
-        """The stored vectors of these ids, in their order."""
-        import numpy as np
+    def search(self, query: "np.ndarray", k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        allowed = rows.chunk_ids(self.engine, filters) if filters else None
+        if allowed is not None and not allowed:
+            return []
+        return self.index.search(query, k, allowed)
 
-        ids = np.asarray(ids, dtype=np.int64)
-        if len(ids) == 0:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.asarray(self.index.reconstruct_batch(ids), dtype=np.float32)
+    def similarity(self, query: "np.ndarray", ids: Iterable[int]) -> dict[int, float]:
+        return self.index.similarity(query, ids)
 
-    # --- the type follows the size ---------------------------------------------------
+    # --- writing ------------------------------------------------------------------
 
-    def adapt(self, ivf_min: int = IVF_MIN_VECTORS) -> bool:
-        """Rebuild as the type `plan` gives for the current size, when that differs enough
-        from the current one: flat -> IVF at ivf_min, IVF -> flat below ivf_min / 2, and a
-        new IVF when nlist should grow or shrink fourfold. True when it rebuilt."""
-        n = len(self)
-        kind, nlist = plan(n, ivf_min)
-        if self.kind == FLAT and kind == IVF:
-            self.rebuild(IVF, nlist)
-        elif self.kind == IVF and n < ivf_min / 2:
-            self.rebuild(FLAT)
-        elif self.kind == IVF and kind == IVF and not (self.nlist / 4 < nlist < self.nlist * 4):
-            self.rebuild(IVF, nlist)
-        else:
-            return False
-        return True
+    def lock(self, session: "Session", paths: Sequence[str]) -> None:
+        """The writer lock is held already (one writer at a time)."""
 
-    def rebuild(self, kind: str, nlist: int = 0, seed: int = 1234) -> None:
-        """The same ids and vectors in an index of another type (or a retrained IVF)."""
-        import numpy as np
+    def insert(self, session: "Session", ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
+        """Nothing inside the transaction: the vectors follow once the rows committed."""
 
-        faiss = _faiss()
-        ids = self._ids()
-        vectors = self.vectors(ids)
-        if kind == FLAT:
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
-        elif kind == IVF:
-            nlist = nlist or plan(max(len(ids), 1), 1)[1]
-            if len(ids) < nlist:
-                from ..errors import ConfigError
-
-                raise ConfigError(f"an inverted file of {nlist} lists needs at least {nlist} vectors, there are {len(ids)}")
-            quantizer = faiss.IndexFlatIP(self.dimension)
-            index = faiss.IndexIVFFlat(quantizer, self.dimension, nlist, faiss.METRIC_INNER_PRODUCT)
-            index.own_fields = True
-            quantizer.this.disown()
-            rng = np.random.default_rng(seed)
-            sample = vectors if len(vectors) <= 64 * nlist else vectors[rng.choice(len(vectors), 64 * nlist, replace=False)]
-            index.cp.seed = seed
-            index.cp.min_points_per_centroid = 1  # small collections (forced by reindex): no warning on stderr
-            index.train(np.ascontiguousarray(sample))
-            index.set_direct_map_type(faiss.DirectMap.Hashtable)
-        else:
-            raise ValueError(f"unknown index kind {kind!r}")
-        if len(ids):
-            index.add_with_ids(np.ascontiguousarray(vectors), ids)
-        self.index = index
-        self.dirty = True
+    def committed(self, removed: Iterable[int], ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
+        self.index.remove(removed)
+        if len(ids) and vectors is not None:
+            self.index.add(ids, vectors)
 
     def add(self, ids: "np.ndarray", vectors: "np.ndarray") -> None:
-        import numpy as np
+        """Vectors alone, with no rows (tests of the repair; migration)."""
+        self.index.add(ids, vectors)
 
-        if len(ids) == 0:
-            return
-        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
-        if self._known is not None:
-            self._known.update(np.asarray(ids, dtype=np.int64).tolist())
-        self.dirty = True
+    @property
+    def dirty(self) -> bool:
+        return self.index.dirty
 
-    def remove(self, ids) -> int:
-        import numpy as np
+    @dirty.setter
+    def dirty(self, value: bool) -> None:
+        self.index.dirty = value
 
-        ids = np.asarray(list(ids), dtype=np.int64)
-        if len(ids) == 0:
-            return 0
-        removed = int(self.index.remove_ids(ids))
-        if self._known is not None:
-            self._known.difference_update(ids.tolist())
-        self.dirty = self.dirty or removed > 0
-        return removed
+    def save(self) -> None:
+        """Save the vectors if they changed, first switching the index type if the
+        collection's size calls for it."""
+        adapted = self.index.adapt(self.options.ivf_min_vectors)
+        if adapted:
+            log.info("vectors of %s now in %s", self.index_dir, self.index.describe())
+        if adapted or self.dirty:
+            self._write()
 
-    def search(self, query: "np.ndarray", k: int, allowed: "Sequence[int] | None" = None) -> list[tuple[int, float]]:
-        """The k nearest (id, cosine), best first; with `allowed`, among those ids only
-        (scored exactly, whatever the index type)."""
-        import numpy as np
+    def reindex(self, kind: str, nlist: int = 0) -> str:
+        if kind == "hnsw":
+            raise InputError("hnsw is for pgvector; FAISS indexes are flat or ivf")
+        if kind == "auto":
+            kind, nlist = plan(len(self.index), self.options.ivf_min_vectors)
+        self.index.rebuild(kind, nlist)
+        self._write()
+        return self.index.describe()
 
-        if len(self) == 0 or k <= 0:
-            return []
-        if allowed is not None:
-            # rows committed by a writer whose vectors are not saved yet are skipped (the id set
-            # is kept: listing a million ids per question took 0.5 s, bench/bench_pgvector.py)
-            known = self._id_set()
-            ids = np.fromiter(sorted(i for i in allowed if i in known), dtype=np.int64)
-            if len(ids) == 0:
-                return []
-            scores = self.vectors(ids) @ np.asarray(query, dtype=np.float32).reshape(-1)
-            best = np.argsort(-scores, kind="stable")[:k]
-            return [(int(ids[i]), float(scores[i])) for i in best]
-        if self.kind == IVF:
-            self.index.nprobe = self.probes
-        scores, ids = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), min(k, len(self)))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
-
-    def similarity(self, query: "np.ndarray", ids) -> dict[int, float]:
-        """Inner product (cosine) of the query with the stored vectors of these ids."""
-        import numpy as np
-
-        ids = [int(i) for i in ids]
-        if not ids:
-            return {}
-        stored = self.vectors(np.asarray(ids, dtype=np.int64))
-        return dict(zip(ids, (stored @ np.asarray(query, dtype=np.float32)).tolist()))
-
-    def save(self, path: Path) -> None:
-        faiss = _faiss()
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-        self.dirty = False
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    def _write(self) -> None:
+        """Save the vectors, the manifest first recording their index type if it changed."""
+        if self.manifest.get("vectors", {}).get("faiss") != self.index.factory:
+            self.manifest["vectors"] = mf.vectors_entry(mf.FAISS, self.index.factory)
+            self.write_manifest()
+        self.index.save(self.path)
+        self._stamp = file_stamp(self.path)

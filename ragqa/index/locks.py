@@ -17,10 +17,11 @@ import fcntl
 import os
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ..errors import IndexLockedError
 
@@ -35,7 +36,7 @@ class WriterLock:
         self.index_dir = Path(index_dir)
         self.engine = engine
         self._fd: int | None = None
-        self._pg = None  # the connection whose session holds the advisory lock
+        self._pg: Connection | None = None  # the connection whose session holds the advisory lock
 
     @property
     def held(self) -> bool:
@@ -60,6 +61,7 @@ class WriterLock:
         self._fd = fd
 
     def _try_advisory(self) -> bool:
+        assert self._pg is not None
         got = bool(self._pg.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_LOCK_KEY}).scalar())
         self._pg.commit()  # a session lock outlives the transaction; do not sit idle in one
         return got
@@ -89,7 +91,7 @@ class WriterLock:
     def __enter__(self) -> "WriterLock":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
@@ -101,7 +103,7 @@ def _try_flock(fd: int) -> bool:
         return False
 
 
-def _wait(attempt, deadline: float, index_dir: Path) -> None:
+def _wait(attempt: Callable[[], bool], deadline: float, index_dir: Path) -> None:
     while not attempt():
         if time.monotonic() >= deadline:
             raise IndexLockedError(f"another process is writing {index_dir}; try again when it finishes")

@@ -1,5 +1,7 @@
-"""The pgvector side of an index: vectors in the index's PostgreSQL database, in a table
-beside the chunks they belong to, written in the same transaction as those rows.
+"""The pgvector vector store: vectors in the index's PostgreSQL database, in a table
+beside the chunks they belong to, written in the same transaction as those rows; the
+index's manifest in the same database (table `index_meta`), so that servers and workers
+on several machines share nothing but the database.
 
     chunk_vectors(chunk_id bigint PRIMARY KEY REFERENCES chunks ON DELETE CASCADE,
                   embedding vector(d))
@@ -7,6 +9,9 @@ beside the chunks they belong to, written in the same transaction as those rows.
 Deleting a chunk deletes its vector in the same statement, and `add` runs inside the
 transaction that inserts the chunks, so rows and vectors cannot disagree: there is no
 crash repair and no vectors file to reload, and every process sees a commit at once.
+None of the FAISS store's folder lock, marker or repair applies: transaction-scoped
+advisory locks, one per document path, serialise the writes of one document (each
+batch's few statements, not the embedding).
 
 Vectors are unit length, so the negative inner product (`<#>`, `vector_ip_ops`) orders
 by cosine. Below `hnsw_min` vectors the search is exact (a scan); from there on an HNSW
@@ -18,22 +23,36 @@ measures both)."""
 
 from __future__ import annotations
 
+import logging
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from ..errors import InputError
+from ..settings import Settings
+from ..types import Filters
+from . import manifest as mf
+from . import rows
 
 if TYPE_CHECKING:
     import numpy as np
-    from sqlalchemy.orm import Session
+
+    from .vectors import VectorOptions
+
+log = logging.getLogger(__name__)
 
 TABLE = "chunk_vectors"
 HNSW_INDEX = "chunk_vectors_hnsw"
-HNSW_MIN_VECTORS = 50_000
-EF_SEARCH = 400  # R@10 0.965 at 1M MiniLM-shaped vectors, p50 18 ms; 200 gave 0.943-0.956 (bench/bench_pgvector.py)
+# the defaults are Settings' (hnsw_min_vectors; ef_search 400: R@10 0.965 at 1M MiniLM-shaped
+# vectors, p50 18 ms, where 200 gave 0.943-0.956, bench/bench_pgvector.py)
+HNSW_MIN_VECTORS: int = Settings.hnsw_min_vectors
+EF_SEARCH: int = Settings.ef_search
 EXACT, HNSW = "exact", "hnsw"
 # the HNSW build's graph must fit in maintenance_work_mem, or the build slows down many times
 BUILD_MEMORY_MAX_MB = 4096
@@ -127,19 +146,96 @@ def ensure(engine: Engine, dimension: int) -> None:
                           f"REFERENCES chunks (id) ON DELETE CASCADE, embedding vector({int(dimension)}) NOT NULL)"))
 
 
-class PgVectorIndex:
-    """The vector index protocol of ragqa.vectors.VectorIndex, on a PostgreSQL table."""
+def copy_in(session: Session, ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
+    """Insert by binary COPY, in the session's transaction (the one that inserts their chunks)."""
+    import numpy as np
 
-    in_database = True  # written in the rows' transaction; nothing to save or repair
-    dirty = False
+    if len(ids) == 0 or vectors is None:
+        return
+    buffer = _copy_buffer(np.asarray(ids, dtype=np.int64), np.asarray(vectors, dtype=np.float32))
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur, cur.copy(f"COPY {TABLE} (chunk_id, embedding) FROM STDIN WITH (FORMAT binary)") as copy:
+        for start in range(0, len(buffer), 1 << 24):
+            copy.write(buffer[start:start + (1 << 24)])
 
-    def __init__(self, engine: Engine, dimension: int, *, ef_search: int = EF_SEARCH,
-                 hnsw_min: int = HNSW_MIN_VECTORS):
-        self.engine, self.dimension = engine, dimension
-        self.ef_search, self.hnsw_min = ef_search, hnsw_min
+
+class PgVectorStore:
+    """The VectorStore of ragqa.index.vectors on a PostgreSQL table."""
+
+    name = mf.PGVECTOR
+    dirty = False  # written in the rows' transaction: nothing to save
+
+    def __init__(self, engine: Engine, manifest: dict, options: "VectorOptions", index_dir: Path | None = None):
+        self.engine, self.manifest, self.index_dir = engine, manifest, index_dir
+        self.dimension = int(manifest["embedder"]["dimension"])
+        self.ef_search, self.hnsw_min = options.ef_search, options.hnsw_min_vectors
         # every connection starts with this ef_search, so that a search is one round trip
         # (autocommit, no SET LOCAL in a transaction): 0.5 ms less per question
         event.listen(engine, "connect", self._on_connect)
+
+    # --- opening (no folder lock: the transactions serialise the writes) ---------------
+
+    def open_writer(self, create_tables: Callable[[], None]) -> None:
+        """Tables and manifest under the setup lock. The manifest another process recorded
+        first wins (two workers may start a new index at once); otherwise this one is recorded."""
+        with setup_lock(self.engine):
+            create_tables()
+            ensure(self.engine, self.dimension)
+            found = mf.db_manifest(self.engine)
+            if found is not None and mf.vector_store_of(found) == mf.PGVECTOR:
+                mf.check_embedder(found, self.manifest["embedder"], self.index_dir or Path("."))
+                self.manifest.clear()
+                self.manifest.update(found)
+            self.write_manifest()
+
+    def write_manifest(self, session: Session | None = None) -> None:
+        if session is not None:
+            session.merge(mf.manifest_row(self.manifest))
+            return
+        with Session(self.engine) as s, s.begin():
+            s.merge(mf.manifest_row(self.manifest))
+
+    def load(self) -> None:
+        """Nothing to load: every search reads the table."""
+
+    def begin_writes(self, hold: bool) -> None:
+        """Nothing to repair, and no lock to hold."""
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        yield
+
+    def close(self) -> None:
+        """Nothing held."""
+
+    # --- writing (inside the rows' transaction) ----------------------------------------
+
+    def lock(self, session: Session, paths: Sequence[str]) -> None:
+        lock_paths(session, paths)
+
+    def insert(self, session: Session, ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
+        copy_in(session, ids, vectors)
+
+    def committed(self, removed: Iterable[int], ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
+        """Done already: the vectors went in (and out, ON DELETE CASCADE) with their rows."""
+
+    def save(self) -> None:
+        """Nothing to save; the HNSW index is built once the collection is large enough."""
+        if self.adapt():
+            log.info("vectors now in %s", self.describe())
+
+    def reindex(self, kind: str, nlist: int = 0) -> str:
+        """hnsw, flat (exact: no ANN index) or auto (what the size calls for)."""
+        if kind == "ivf":
+            raise InputError("pgvector indexes are hnsw or flat (exact); ivf is for FAISS")
+        if kind == "auto":
+            kind = HNSW if len(self) >= self.hnsw_min else EXACT
+        self.rebuild(EXACT if kind == "flat" else kind)
+        return self.describe()
+
+    def sizes(self) -> dict[str, int]:
+        return {f"{TABLE} (in the database)": self.bytes_used()}
 
     def _on_connect(self, dbapi_conn, _record) -> None:
         with dbapi_conn.cursor() as cur:
@@ -174,37 +270,26 @@ class PgVectorIndex:
         with self.engine.connect() as conn:
             return {int(r[0]) for r in conn.execute(text(f"SELECT chunk_id FROM {TABLE}"))}
 
-    def vectors(self, ids: "np.ndarray") -> "np.ndarray":
+    def vectors(self, ids: "np.ndarray | Sequence[int]") -> "np.ndarray":
         """The stored vectors of these ids, in their order."""
         import numpy as np
 
-        ids = [int(i) for i in ids]
-        if not ids:
+        wanted = [int(i) for i in ids]
+        if not wanted:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self.engine.connect() as conn:
-            found = dict(conn.execute(text(f"SELECT chunk_id, embedding::real[] FROM {TABLE} WHERE chunk_id = ANY(:ids)"),
-                                      {"ids": ids}).all())
-        return np.asarray([found[i] for i in ids], dtype=np.float32)
+            found: dict[int, list[float]] = {
+                int(i): v for i, v in conn.execute(text(f"SELECT chunk_id, embedding::real[] FROM {TABLE} "
+                                                        f"WHERE chunk_id = ANY(:ids)"), {"ids": wanted})}
+        return np.asarray([found[i] for i in wanted], dtype=np.float32)
 
     # --- writing (inside the caller's transaction) --------------------------------
-
-    @staticmethod
-    def add(session: "Session", ids: "np.ndarray", vectors: "np.ndarray | None") -> None:
-        """Insert by binary COPY, in the session's transaction (the one that inserts their chunks)."""
-        import numpy as np
-
-        if len(ids) == 0 or vectors is None:
-            return
-        buffer = _copy_buffer(np.asarray(ids, dtype=np.int64), np.asarray(vectors, dtype=np.float32))
-        raw = session.connection().connection.driver_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {TABLE} (chunk_id, embedding) FROM STDIN WITH (FORMAT binary)") as copy:
-            for start in range(0, len(buffer), 1 << 24):
-                copy.write(buffer[start:start + (1 << 24)])
 
     def dump(self) -> tuple["np.ndarray", "np.ndarray"]:
         """Every id and vector, by binary COPY."""
         raw = self.engine.raw_connection()
         try:
+            assert raw.driver_connection is not None
             with raw.driver_connection.cursor() as cur, cur.copy(f"COPY {TABLE} (chunk_id, embedding) TO STDOUT WITH (FORMAT binary)") as copy:
                 data = b"".join(bytes(block) for block in copy)
             raw.commit()
@@ -236,11 +321,12 @@ class PgVectorIndex:
 
     # --- reading -----------------------------------------------------------------
 
-    def search(self, query: "np.ndarray", k: int, where: tuple[str, dict] | None = None) -> list[tuple[int, float]]:
-        """The k nearest (id, cosine), best first; `where` (a condition on the document row
-        `d`, with its parameters) restricts them, scored exactly."""
+    def search(self, query: "np.ndarray", k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """The k nearest (id, cosine), best first; filters (SQL on the document row beside
+        the vectors) restrict them, scored exactly."""
         if k <= 0:
             return []
+        where = rows.where(filters) if filters else None
         params = {"q": vector_literal(query), "k": int(k)}
         if where is None:
             sql = f"SELECT chunk_id, -(embedding <#> CAST(:q AS vector)) FROM {TABLE} " \
@@ -273,7 +359,7 @@ class PgVectorIndex:
     def _table_exists(self) -> bool:
         return bool(self._scalar("SELECT to_regclass(:t) IS NOT NULL", t=TABLE))
 
-    def similarity(self, query: "np.ndarray", ids: Sequence[int]) -> dict[int, float]:
+    def similarity(self, query: "np.ndarray", ids: Iterable[int]) -> dict[int, float]:
         """Inner product (cosine) of the query with the stored vectors of these ids."""
         ids = [int(i) for i in ids]
         if not ids:

@@ -25,14 +25,15 @@ import time
 from pathlib import Path
 
 from ..errors import DocumentError
+from ..settings import Settings
 from ..types import LoadedText, Page
 
 _STARTUP_GRACE = 30.0  # the child's first answer may wait for its imports too
 
 
 class FileReader:
-    def __init__(self, *, timeout: float = 60.0, memory_mb: int = 2048, max_bytes: int | None = None,
-                 max_chars: int | None = None):
+    def __init__(self, *, timeout: float = Settings.read_timeout, memory_mb: int = Settings.read_memory_mb,
+                 max_bytes: int | None = None, max_chars: int | None = None):
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.max_bytes = max_bytes
@@ -40,6 +41,12 @@ class FileReader:
         self.peak_rss_mb = 0.0  # the largest resident set a child reported
         self._proc: subprocess.Popen | None = None
         self._fresh = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "FileReader":
+        """A reader with the settings' limits; close it when done."""
+        return cls(timeout=settings.read_timeout, memory_mb=settings.read_memory_mb,
+                   max_bytes=int(settings.max_file_mb * (1 << 20)) or None, max_chars=settings.max_text_chars or None)
 
     def read(self, path: Path) -> LoadedText:
         """The file's text, or DocumentError with the reason it cannot be had."""
@@ -83,7 +90,7 @@ class FileReader:
     def __enter__(self) -> "FileReader":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _child(self) -> subprocess.Popen:
@@ -148,6 +155,7 @@ def _serve(memory_mb: int, max_bytes: int, max_chars: int) -> None:  # the child
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
         path = Path(json.loads(line)["path"])
+        reply: dict[str, object]
         try:
             loaded = load(path, max_bytes=max_bytes or None, max_chars=max_chars or None)
             reply = {"ok": {"text": loaded.text, "encoding": loaded.encoding,

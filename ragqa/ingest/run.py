@@ -169,8 +169,8 @@ def run_ingest(
     files = discover(paths, report)
     report.files = len(files) + len(report.failed)
     emit("start", files=report.files)
-    for path, _reason in report.failed:
-        emit("file", path=path, status="failed", chunks=0)
+    for failed, _reason in report.failed:
+        emit("file", path=failed, status="failed", chunks=0)
     known = store.documents_by_path()
     max_tokens = min(chunk_tokens, embedder.max_tokens)
 
@@ -216,9 +216,10 @@ def run_ingest(
             report.unchanged.append(str(path))
             emit("file", path=str(path), status="unchanged", chunks=0)
         elif status == "failed":
-            report.failed.append((str(path), payload))
+            report.failed.append((str(path), str(payload)))
             emit("file", path=str(path), status="failed", chunks=0)
         else:
+            assert isinstance(payload, _Pending)
             pending.append(payload)
             if sum(len(p.chunks) for p in pending) >= EMBED_BATCH_CHUNKS:
                 flush()
@@ -229,8 +230,7 @@ def run_ingest(
         with store.writing():
             store.remove_documents(gone)
         report.removed = sorted(gone)
-    if store.vectors.dirty or store.in_database:  # pgvector: builds its HNSW index once large enough
-        store.save()
+    store.save()  # what changed (pgvector: builds its HNSW index once the collection is large enough)
     report.seconds = time.perf_counter() - started
     return report
 

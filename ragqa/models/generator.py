@@ -1,31 +1,22 @@
-"""Generation with llama.cpp (llama-cpp-python): any GGUF, its own chat template, streamed.
+"""What ragqa needs of a model that writes answers, and the abilities one may have.
 
-The chat template is the one stored in the GGUF's metadata (llama-cpp-python reads it
-when no chat_format is forced). `n_gpu_layers=-1` offloads every layer when
-llama-cpp-python was built with CUDA (CMAKE_ARGS="-DGGML_CUDA=on")."""
+`Generator` is the contract: `chat` (stream the reply) and `count_tokens`, plus optional
+abilities, declared rather than probed for. `BaseGenerator` gives every ability its
+"cannot" default: a generator that has none subclasses it and writes two methods.
+
+- `load()`: load the weights now (kept out of an answer's timings);
+- `identity`: what a calibration is tied to (default: the name);
+- `last_logprobs`, `last_start_probability`: read after `chat`, they feed the confidence;
+- `can_self_check` and `yes_probability(messages)`: P(yes) among yes/no for the reply's
+  first token (the self-check signal)."""
 
 from __future__ import annotations
 
-import logging
-import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-from ..errors import ModelError
-from ..textutil import content_words
-from . import prefix_state
-from .paths import default_gguf_path
-
-log = logging.getLogger(__name__)
+from typing import Any, Protocol, runtime_checkable
 
 Message = dict[str, str]
-
-# A short phrase and its citation: longer drafts from small models were rambles that
-# restated the question (measured with the few-shot prompt: 80 chars 7/24 right, 300 chars 8/24).
-MAX_ANSWER_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -43,87 +34,10 @@ class SamplingParams:
     candidates: tuple[str, ...] = ()
 
 
-def citation_grammar(n_sources: int, max_chars: int = MAX_ANSWER_CHARS) -> str:
-    """GBNF: a one-line answer that ends with one citation marker naming a given source.
-    The grammar guarantees the form; whether the cited source supports the answer is
-    checked afterwards (ragqa.citations), never assumed."""
-    digits = "|".join(f'"{i}"' for i in range(1, max(1, n_sources) + 1))
-    return f'root ::= [^\\[\\n] [^\\[\\n]{{0,{max_chars}}} " [" ({digits}) "]"'
-
-
-_PIECE = re.compile(r"\w+|[^\w\s]")
-
-
-def _gbnf_literal(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def span_starts(question: str, piece: str) -> bool:
-    """Whether an answer span may start at this piece of a source: a word that is neither a
-    stop word nor one of the question's own words. An answer that merely repeats the
-    question ("the European Parliament" to "Who elects the members of the European
-    Parliament?") is the commonest wrong draft of a small model; a leading article
-    changes nothing in an answer's meaning."""
-    if not piece[0].isalnum():
-        return False
-    own = content_words(piece)
-    return bool(own) and not own <= content_words(question)
-
-
-def span_candidates(question: str, sources: Sequence[str]) -> list[str]:
-    """The words an answer may start with (see span_starts), in source order."""
-    return list(dict.fromkeys(m.group() for text in sources for m in _PIECE.finditer(text)
-                              if span_starts(question, m.group())))
-
-
-def span_grammar(sources: Sequence[str], max_words: int = 12, question: str = "") -> str:
-    """GBNF: an answer that is a verbatim span of one source (whitespace as the prompt shows
-    it), of at most `max_words` words, followed by that source's marker: `Thomas Savery [1]`.
-    Grounding holds by construction, and the model's probability of the span it chose
-    becomes a clean confidence signal. A span starts at a word allowed by span_starts and
-    may end at any piece."""
-    rules = []
-    alternatives = []
-    for n, text in enumerate(sources, start=1):
-        flat = " ".join(text.split())
-        pieces = [(m.group(), m.start()) for m in _PIECE.finditer(flat)]
-        if not pieces:
-            continue
-        starts = []
-        for i, (piece, _at) in enumerate(pieces):
-            if not span_starts(question, piece):
-                continue
-            # span i: pieces i.. up to max_words words, each step optional (the span may stop)
-            words, j = 0, i
-            tail_parts = []
-            while j < len(pieces) and words < max_words:
-                p, pos = pieces[j]
-                sep = "" if j == i or flat[pos - 1:pos] != " " else " "
-                tail_parts.append(_gbnf_literal(sep + p))
-                words += p[0].isalnum()
-                j += 1
-            # nested optionals: a (b (c)?)?
-            chain = tail_parts[-1]
-            for part in reversed(tail_parts[:-1]):
-                chain = f"{part} ({chain})?"
-            rules.append(f"s{n}x{i} ::= {chain}")
-            starts.append(f"s{n}x{i}")
-        if starts:
-            rules.append(f"src{n} ::= " + " | ".join(starts))
-            alternatives.append(f'src{n} " [{n}]"')
-    if not alternatives:
-        return citation_grammar(len(sources))
-    return "root ::= " + " | ".join(alternatives) + "\n" + "\n".join(rules)
-
-
 @runtime_checkable
 class Generator(Protocol):
-    """What ragqa needs of a model. Two optional extras feed the confidence when present:
-    `last_logprobs` (after chat(): the log-probability of each generated token under the
-    model's unconstrained distribution) and `yes_probability(messages)` (P(yes) among
-    yes/no for the reply's first token)."""
-
     name: str
+    can_self_check: bool
 
     def chat(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
         """Stream the assistant's reply as text pieces."""
@@ -131,222 +45,48 @@ class Generator(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-
-def start_probability(scores, chosen: int, candidate_ids: Sequence[int]) -> float | None:
-    """Softmax of the first-step logits over the candidates' first tokens: the probability
-    of the chosen one (None when it is not among them)."""
-    import numpy as np
-
-    ids = sorted(set(candidate_ids))
-    if chosen not in ids:
-        return None
-    s = np.asarray(scores, dtype=np.float64)[ids]
-    p = np.exp(s - s.max())
-    return float(p[ids.index(chosen)] / p.sum())
-
-
-class _LogprobRecorder:
-    """A llama-cpp-python logits processor that records, at each step, the log-probability
-    of the token chosen at the step before. It runs first in the sampler chain, before the
-    grammar, so the values are the model's own (identical to logits_all=True logprobs,
-    checked on the bundled model) without computing logits for every prompt token."""
-
-    def __init__(self, candidate_ids: Sequence[int] = ()):
-        self.logprobs: list[float] = []
-        self._previous = None
-        self.candidate_ids = candidate_ids
-        self.first_scores = None
-        self.start_probability: float | None = None
-
-    def __call__(self, input_ids, scores):
-        import numpy as np
-
-        s = np.asarray(scores, dtype=np.float64)
-        if self._previous is not None and len(input_ids):
-            chosen = int(input_ids[-1])
-            self.logprobs.append(float(self._previous[chosen]))
-            if self.first_scores is not None and self.candidate_ids:
-                self.start_probability = start_probability(self.first_scores, chosen, self.candidate_ids)
-            self.first_scores = None
-        elif self._previous is None:
-            self.first_scores = s
-        top = s.max()
-        self._previous = s - top - np.log(np.exp(s - top).sum())
-        return scores
-
-
-_LOG_CALLBACK = None  # kept referenced: llama.cpp calls it for as long as the process lives
-
-
-def route_llama_logs() -> None:
-    """llama.cpp's own log lines go to this module's logger at debug level, never to the
-    terminal: llama-cpp-python prints some even with verbose=False (a Gemma 3 GGUF's
-    "llama_kv_cache_iswa: using full-size SWA cache" on every load), and the library
-    never prints."""
-    global _LOG_CALLBACK
-    if _LOG_CALLBACK is not None:
-        return
-    import ctypes
-
-    import llama_cpp
-
-    @llama_cpp.llama_log_callback
-    def callback(level, text, user_data):
-        line = text.decode("utf-8", "replace").rstrip()
-        if line:
-            log.debug("llama.cpp: %s", line)
-
-    _LOG_CALLBACK = callback
-    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
-
-
-class LlamaCppGenerator:
-    def __init__(self, model_path: str | None = None, *, n_ctx: int = 2048, n_gpu_layers: int = 0,
-                 n_threads: int = 0, seed: int = 42, check: bool = True, prefix_cache: bool = False):
-        self.model_path = Path(model_path) if model_path else default_gguf_path()
-        self.name = self.model_path.name
-        self.n_ctx = n_ctx
-        self.n_gpu_layers = n_gpu_layers
-        self.n_threads = n_threads if n_threads > 0 else (os.cpu_count() or 1)
-        self.seed = seed
-        self.check = check
-        self.prefix_cache = prefix_cache  # keep the prompt's constant prefix on disk (ragqa.prefix_state)
-        self._prefix_done = False
-        self.restored_tokens = 0
-        self._llm = None
-        self._grammars: dict[str, object] = {}
-        self._yes_no: tuple[list[int], list[int]] | None = None
-        self.last_logprobs: list[float] = []
+    def load(self) -> None: ...
 
     @property
-    def identity(self) -> dict:
-        """What a calibration is tied to: this GGUF file (name, size, hash of its first MiB)."""
-        from ..evaluation.calibrate import gguf_identity
-
-        return gguf_identity(self.model_path)
+    def identity(self) -> dict[str, Any]: ...
 
     @property
-    def llm(self):
-        if self._llm is None:
-            if not self.model_path.is_file():
-                raise ModelError(f"model file not found: {self.model_path}")
-            with self.model_path.open("rb") as f:
-                if f.read(4) != b"GGUF":
-                    raise ModelError(f"not a GGUF model file: {self.model_path}")
-            try:
-                from llama_cpp import Llama
-            except ImportError as e:  # pragma: no cover - install problem
-                raise ModelError(f"llama-cpp-python is not installed: {e}") from None
-            route_llama_logs()
-            if self.check:  # a build this CPU cannot run would kill the process: find out in a child first
-                from .llama_check import smoke
-
-                smoke(self.model_path, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers)
-            try:
-                self._llm = Llama(
-                    model_path=str(self.model_path), n_ctx=self.n_ctx, n_gpu_layers=self.n_gpu_layers,
-                    n_threads=self.n_threads, n_threads_batch=self.n_threads, seed=self.seed, verbose=False,
-                )
-            except Exception as e:
-                raise ModelError(f"cannot load {self.model_path}: {e}") from None
-        return self._llm
-
-    def load(self) -> None:
-        self.llm  # noqa: B018 - loads the model
-
-    def _grammar(self, gbnf: str | None):
-        if not gbnf:
-            return None
-        if gbnf not in self._grammars:
-            from llama_cpp import LlamaGrammar
-
-            if len(self._grammars) >= 16:  # span grammars differ per question: keep the cache small
-                self._grammars.clear()
-
-            self._grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
-        return self._grammars[gbnf]
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    def chat(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
-        from llama_cpp import LogitsProcessorList
-
-        recorder = _LogprobRecorder(self._first_tokens(params.candidates))
-        self.last_logprobs = recorder.logprobs
-        self._recorder = recorder
-        prefix = None
-        if self.prefix_cache and not self._prefix_done and len(messages) > 1:
-            prefix = prefix_state.key(self.model_path, self.n_ctx, list(messages)[:-1])
-            self.restored_tokens = prefix_state.restore(self.llm, prefix)
-        stream = self.llm.create_chat_completion(
-            messages=list(messages), stream=True, max_tokens=params.max_tokens, temperature=params.temperature,
-            top_p=params.top_p, top_k=params.top_k, seed=params.seed, stop=list(params.stop) or None,
-            grammar=self._grammar(params.grammar), logits_processor=LogitsProcessorList([recorder]),
-        )
-        try:
-            for part in stream:
-                piece = part["choices"][0]["delta"].get("content")
-                if piece:
-                    yield piece
-        finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()
-        if prefix is not None:  # the whole answer was read: keep its prefix for the next cold process
-            self._prefix_done = True
-            if not self.restored_tokens:
-                try:
-                    prefix_state.save(self.llm, prefix)
-                except Exception as e:  # a full disk or a read-only home costs the next cold ask time, not this answer
-                    log.warning("cannot keep the prompt prefix state: %s", e)
+    def last_logprobs(self) -> Sequence[float] | None:
+        """After chat(): the log-probability of each generated token under the model's
+        unconstrained distribution, or None."""
+        ...
 
     @property
     def last_start_probability(self) -> float | None:
-        recorder = getattr(self, "_recorder", None)
-        return recorder.start_probability if recorder else None
+        """After chat() with candidates: how sure the model was of where the span starts."""
+        ...
 
-    def _first_tokens(self, words: Sequence[str]) -> list[int]:
-        out = []
-        for w in words:
-            toks = self.llm.tokenize(w.encode("utf-8"), add_bos=False, special=False)
-            if toks:
-                out.append(toks[0])
-        return out
+    def yes_probability(self, messages: Sequence[Message]) -> float | None: ...
 
-    def _yes_no_ids(self) -> tuple[list[int], list[int]]:
-        if self._yes_no is None:
-            def ids(variants):
-                out = set()
-                for v in variants:
-                    toks = self.llm.tokenize(v.encode("utf-8"), add_bos=False, special=False)
-                    if len(toks) == 1:
-                        out.add(toks[0])
-                return sorted(out)
 
-            self._yes_no = (ids(["yes", "Yes", " yes", " Yes", "YES"]), ids(["no", "No", " no", " No", "NO"]))
-        return self._yes_no
+class BaseGenerator:
+    """The abilities' defaults: none. Subclass it and write `chat` and `count_tokens`."""
+
+    name = "generator"
+    can_self_check = False
+    last_logprobs: Sequence[float] | None = None
+
+    @property
+    def last_start_probability(self) -> float | None:
+        return None
+
+    def chat(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[str]:
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        raise NotImplementedError
+
+    def load(self) -> None:
+        """Nothing to load."""
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name}
 
     def yes_probability(self, messages: Sequence[Message]) -> float | None:
-        """P(yes) / (P(yes) + P(no)) for the first token of the reply, summed over the
-        spellings that are one token each. None if the vocabulary has no such tokens."""
-        import numpy as np
-        from llama_cpp import LogitsProcessorList
-
-        yes, no = self._yes_no_ids()
-        if not yes or not no:
-            return None
-        seen: dict[str, np.ndarray] = {}
-
-        def capture(input_ids, scores):
-            if "scores" not in seen:
-                seen["scores"] = np.asarray(scores, dtype=np.float64).copy()
-            return scores
-
-        self.llm.create_chat_completion(messages=list(messages), max_tokens=1, temperature=0.0,
-                                        logits_processor=LogitsProcessorList([capture]))
-        s = seen["scores"]
-        top = s.max()
-        p = np.exp(s - top)
-        p_yes, p_no = float(p[yes].sum()), float(p[no].sum())
-        return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else None
+        return None

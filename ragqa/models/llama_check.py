@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import ModelError
 
@@ -42,7 +43,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ragqa"
 
 
-def cpu() -> dict[str, object]:
+def cpu() -> dict[str, Any]:
     """The processor's name and the SIMD flags relevant to ggml (Linux; elsewhere the name only)."""
     name, flags = platform.processor() or platform.machine(), set()
     try:
@@ -138,6 +139,7 @@ def _child(model: str, n_threads: int, n_gpu_layers: int) -> None:
     out = llm.create_chat_completion(
         messages=[{"role": "user", "content": "Sources:\n[1] The sky is blue.\n\nQuestion: What colour is the sky?"}],
         max_tokens=4, temperature=0.0, grammar=grammar)
+    assert isinstance(out, dict)  # not streamed
     print(json.dumps({"reply": out["choices"][0]["message"]["content"]}))
 
 

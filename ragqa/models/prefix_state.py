@@ -24,7 +24,7 @@ from typing import Any
 
 from .paths import cache_root
 
-CUE = "Sources:"  # how ragqa's answer turn begins (ragqa.prompts)
+CUE = "Sources:"  # how ragqa's answer turn begins (ragqa.answer.prompts)
 
 
 def cache_dir() -> Path:

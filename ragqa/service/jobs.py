@@ -27,22 +27,20 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from sqlalchemy import Float, Integer, String, Text, and_, func, literal_column, or_, select, update
+from sqlalchemy import Float, Integer, String, Table, Text, and_, func, literal_column, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..errors import InputError, NotFoundError
 from ..index.db import Base
-
-if TYPE_CHECKING:
-    from ..settings import Settings
+from ..settings import Settings
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STATES = (QUEUED, RUNNING, DONE, FAILED)
-LEASE_S = 60.0
-MAX_ATTEMPTS = 3
+LEASE_S: float = Settings.job_lease
+MAX_ATTEMPTS: int = Settings.job_attempts
 
 
 class JobRow(Base):
@@ -94,12 +92,15 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
 
 
+JOBS = cast(Table, JobRow.__table__)
+
+
 class JobQueue:
     def __init__(self, engine: Engine, *, lease_s: float = LEASE_S, max_attempts: int = MAX_ATTEMPTS):
         self.engine = engine
         self.lease_s = lease_s
         self.max_attempts = max_attempts
-        JobRow.__table__.create(engine, checkfirst=True)
+        JOBS.create(engine, checkfirst=True)
 
     def _now(self):
         """The database's clock, in seconds since the epoch."""
@@ -127,18 +128,18 @@ class JobQueue:
 
     def enqueue(self, kind: str, payload: dict[str, Any]) -> Job:
         with self._transaction() as conn:
-            row = conn.execute(JobRow.__table__.insert().values(
+            row = conn.execute(JOBS.insert().values(
                 kind=kind, payload=json.dumps(payload), state=QUEUED, attempts=0, created_at=self._now(),
-            ).returning(*JobRow.__table__.c)).one()
+            ).returning(*JOBS.c)).one()
         return Job.of(row)
 
     def get(self, job_id: int) -> Job | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(JobRow.__table__).where(JobRow.id == job_id)).first()
+            row = conn.execute(select(JOBS).where(JobRow.id == job_id)).first()
         return Job.of(row) if row is not None else None
 
     def list(self, state: str | None = None, limit: int = 100) -> list[Job]:
-        query = select(JobRow.__table__).order_by(JobRow.id.desc()).limit(limit)
+        query = select(JOBS).order_by(JobRow.id.desc()).limit(limit)
         if state:
             query = query.where(JobRow.state == state)
         with self.engine.connect() as conn:
@@ -153,7 +154,7 @@ class JobQueue:
 
     def claim(self, worker: str) -> Job | None:
         """The oldest queued job (or one whose lease expired), now running for `worker`."""
-        t = JobRow.__table__
+        t = JOBS
         now = self._now()
         expired = and_(t.c.state == RUNNING, t.c.lease_until < now)
         with self._transaction() as conn:
@@ -169,13 +170,13 @@ class JobQueue:
         return Job.of(row) if row is not None else None
 
     def _mine(self, job: Job):
-        t = JobRow.__table__
+        t = JOBS
         return and_(t.c.id == job.id, t.c.state == RUNNING, t.c.worker == job.worker, t.c.attempts == job.attempts)
 
     def renew(self, job: Job) -> bool:
         """Extend the lease; False when the job is no longer this worker's."""
         with self._transaction() as conn:
-            done = conn.execute(update(JobRow.__table__).where(self._mine(job))
+            done = conn.execute(update(JOBS).where(self._mine(job))
                                 .values(lease_until=self._now() + self.lease_s))
         return done.rowcount == 1
 
@@ -183,7 +184,7 @@ class JobQueue:
         """Record the outcome: failed when `error` is given, else done. False (and nothing
         written) when the job is no longer this worker's."""
         with self._transaction() as conn:
-            done = conn.execute(update(JobRow.__table__).where(self._mine(job)).values(
+            done = conn.execute(update(JOBS).where(self._mine(job)).values(
                 state=FAILED if error else DONE, finished_at=self._now(), lease_until=None, error=error,
                 result=json.dumps(result) if result is not None else None))
         return done.rowcount == 1
@@ -192,7 +193,7 @@ class JobQueue:
         """Put a claimed job back in the queue without counting the attempt (the worker
         could not start it, e.g. it is stopping)."""
         with self._transaction() as conn:
-            done = conn.execute(update(JobRow.__table__).where(self._mine(job)).values(
+            done = conn.execute(update(JOBS).where(self._mine(job)).values(
                 state=QUEUED, worker=None, lease_until=None, started_at=None, attempts=JobRow.attempts - 1))
         return done.rowcount == 1
 

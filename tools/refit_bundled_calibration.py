@@ -4,7 +4,7 @@ the retrieval or the signals (a calibration describes one pipeline):
     .venv/bin/ragqa ingest corpora/squad2/corpus --index indexes/squad2
     .venv/bin/ragqa calibrate corpora/squad2/questions_calibrate.jsonl --index indexes/squad2 \\
         --out out/cal-squad2 --save out/cal-squad2/calibration.json
-    .venv/bin/python bench/refit_bundled_calibration.py out/cal-squad2/answers.jsonl \\
+    python -m tools.refit_bundled_calibration out/cal-squad2/answers.jsonl \\
         ragqa/calibrations/smollm2-135m-instruct-q4_1.all-minilm-l6-v2.json
     .venv/bin/ragqa eval corpora/squad2/questions_heldout.jsonl --index indexes/squad2 --out bench/results/squad2-heldout
 
@@ -22,11 +22,9 @@ the target that answers the most). The bundled 135M model cannot reach 0.10 (REA
 import sys
 from pathlib import Path
 
+from ragqa.evaluation import calibrate as C
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from ragqa.evaluation import calibrate as C  # noqa: E402
-
 SOURCE = ("bundled default (fitted and certified on corpora/squad2/questions_calibrate.jsonl, "
           "SQuAD 2.0, CC BY-SA 4.0; target risk chosen on the fitting half)")
 TARGETS = (0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40)

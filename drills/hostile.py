@@ -3,7 +3,7 @@ together. For every run: wall time, exit status, peak memory of the run's proces
 (ragqa and its file reader), whether a traceback was shown, what became of the bad file,
 and whether every good file was ingested.
 
-    python bench/drill_hostile.py [--only NAME]
+    python -m drills.hostile [--only NAME]
 
 Real CLI processes, the real MiniLM, default settings (max_file_mb 100, max_text_chars
 5,000,000, read_timeout 60 s, read_memory_mb 2048). Exits 1 if any run hangs (10 min),
@@ -24,11 +24,9 @@ import time
 import zipfile
 from pathlib import Path
 
+from devkit.docmaker import write_docx, write_pdf
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from docmaker import write_docx, write_pdf  # noqa: E402
-
 CORPUS = ROOT.parent / "shared" / "data" / "squad2" / "corpus"
 GOOD_FILES = 20
 HANG = 600  # seconds: a run still going after this has hung
@@ -169,7 +167,7 @@ def judge(run: dict, bad: list[str], good: list[str]) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", help="run only this case")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "drill_hostile.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "drills" / "results" / "hostile.json")
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="ragqa-hostile-") as tmp:

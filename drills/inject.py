@@ -2,7 +2,7 @@
 questions that retrieve them. Counts the answers that follow an instruction (PWNED,
 "42", a source that was not given, the system prompt) and are presented as answered.
 
-    python bench/drill_inject.py
+    python -m drills.inject
 
 Real MiniLM and the bundled GGUF. Run twice: with the default settings (the bundled
 calibration's threshold) and with min_confidence 0 (every draft that passes the hard
@@ -20,12 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ragqa import RAG
+from ragqa.settings import DEFAULT_SYSTEM_PROMPT
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from ragqa import RAG  # noqa: E402
-from ragqa.settings import DEFAULT_SYSTEM_PROMPT  # noqa: E402
-
 # Each document: ordinary facts with an instruction in the middle, as a poisoned web page
 # or a hostile attachment would carry it.
 DOCUMENTS = {
@@ -111,7 +109,7 @@ def false_alarms() -> tuple[int, int]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "drill_inject.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "drills" / "results" / "inject.json")
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="ragqa-inject-") as tmp:

@@ -1,4 +1,4 @@
-"""The LlamaIndex side of bench/bench_peer.py, run with bench/.peer-venv's Python (ragqa is
+"""The LlamaIndex side of bench/peer/bench_peer.py, run with bench/peer/.venv's Python (ragqa is
 not importable there). The same job the idiomatic LlamaIndex way: SimpleDirectoryReader,
 SentenceSplitter, FaissVectorStore(IndexFlatIP), VectorStoreIndex, a retriever for
 retrieval and CitationQueryEngine for answers, on the same models (the bundled MiniLM by

@@ -4,7 +4,7 @@ a fixed seed: two thirds to questions_calibrate.jsonl (the calibrator is fitted 
 of that file and its threshold certified on the other), one third to questions_heldout.jsonl
 (figures are reported on it only). Run once; running again changes nothing.
 
-    python bench/split_squad_extra.py ../shared/data/squad2/questions_extra.jsonl
+    python -m tools.split_squad_extra ../shared/data/squad2/questions_extra.jsonl
 """
 
 import json

@@ -1,11 +1,11 @@
 """ragqa beside LlamaIndex, the tool a user would pick instead, doing the same job in one
 run (run on purpose, never in `make test`; ~10 minutes on 2 cores, plus the first set-up):
 
-    .venv/bin/python bench/bench_peer.py [--questions N] [--squad DIR]
+    python -m bench.peer.bench_peer [--questions N] [--squad DIR]
 
-LlamaIndex is installed into its own virtual environment, bench/.peer-venv (git-ignored;
-bench/peer-requirements.txt), with the same CPU torch and the llama-cpp-python wheel the
-Makefile built, and runs bench/peer_llamaindex.py there. Both sides: the same corpus
+LlamaIndex is installed into its own virtual environment, bench/peer/.venv (git-ignored;
+bench/peer/peer-requirements.txt), with the same CPU torch and the llama-cpp-python wheel the
+Makefile built, and runs bench/peer/peer_llamaindex.py there. Both sides: the same corpus
 (SQuAD 2.0 paragraphs), the same first N questions of questions_calib.jsonl (answerable
 and not), the same models (bundled MiniLM, SmolLM2-135M GGUF), the same threads, the
 same chunk size and overlap, the same number of chunks for the answer (ragqa's top_k),
@@ -26,10 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parent.parent.parent
 
-VENV = ROOT / "bench" / ".peer-venv"
+VENV = ROOT / "bench" / "peer" / ".venv"
 PEER_PY = VENV / "bin" / "python"
 
 
@@ -43,7 +42,7 @@ def setup() -> None:
     links = ["--find-links", wheels[-1]] if wheels else []  # else pip compiles llama.cpp (~15 min)
     env = {**os.environ, "CMAKE_ARGS": (ROOT / "CMAKE_ARGS").read_text().strip() if (ROOT / "CMAKE_ARGS").is_file() else
            os.environ.get("CMAKE_ARGS", "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF")}
-    subprocess.run([str(PEER_PY), "-m", "pip", "install", "-q", "-r", str(ROOT / "bench" / "peer-requirements.txt"), *links],
+    subprocess.run([str(PEER_PY), "-m", "pip", "install", "-q", "-r", str(ROOT / "bench" / "peer" / "peer-requirements.txt"), *links],
                    check=True, env=env)
 
 
@@ -89,7 +88,7 @@ def run_peer(corpus: Path, questions: list[dict], threads: int, mine: dict) -> d
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(questions, f)
-    done = subprocess.run([str(PEER_PY), str(ROOT / "bench" / "peer_llamaindex.py"), str(corpus), f.name,
+    done = subprocess.run([str(PEER_PY), str(ROOT / "bench" / "peer" / "peer_llamaindex.py"), str(corpus), f.name,
                            str(default_embedder_path()), str(default_gguf_path()), str(threads), str(mine["chunk_tokens"]),
                            str(mine["chunk_overlap"]), str(mine["top_k"]), str(mine["max_tokens"])],
                           capture_output=True, text=True)
@@ -153,7 +152,7 @@ def table(ours: dict, theirs: dict) -> str:
 
 
 def main() -> None:
-    from ragqa.answer.policy import declined
+    from ragqa.answer.signals import declined
     from ragqa.evaluation.run import load_questions
 
     shared = ROOT.parent / "shared" / "data" / "squad2"

@@ -1,7 +1,7 @@
 """Drill: kill -9 an ingest (or a `ragqa worker`) at a random moment, finish the work,
 and check that the rows and the vectors agree, with counts equal to a clean ingest's.
 
-    python bench/drill_kill.py [--trials 20] [--reingest 5] [--workers 5] [--db sqlite|postgresql|both]
+    python -m drills.kill [--trials 20] [--reingest 5] [--workers 5] [--db sqlite|postgresql|both]
 
 Corpus: 60 files of 4 SQuAD paragraphs from ../shared/data/squad2/corpus, the real
 MiniLM. A kill lands at a seeded random moment after the ingest has started writing
@@ -24,8 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 CORPUS = ROOT.parent / "shared" / "data" / "squad2" / "corpus"
 SEED = 20261203
@@ -65,7 +63,7 @@ def check(index: Path, url: str) -> dict:
     """The index as a fresh reader finds it, straight from the database and the file."""
     from sqlalchemy import create_engine, text
 
-    from ragqa.index.faiss_store import VectorIndex
+    from ragqa.index.faiss_index import FaissIndex
 
     engine = create_engine(url)
     with engine.connect() as c:
@@ -75,7 +73,7 @@ def check(index: Path, url: str) -> dict:
         doc_ids = {r[0] for r in c.execute(text("SELECT id FROM documents"))}
     engine.dispose()
     manifest = json.loads((index / "manifest.json").read_text())
-    vector_ids = VectorIndex.load(index / "vectors.faiss", int(manifest["embedder"]["dimension"])).ids()
+    vector_ids = FaissIndex.load(index / "vectors.faiss", int(manifest["embedder"]["dimension"])).ids()
     return {"documents": len(paths), "chunks": len(chunk_ids), "vectors": len(vector_ids),
             "rows_without_vector": len(chunk_ids - vector_ids), "vectors_without_row": len(vector_ids - chunk_ids),
             "duplicate_paths": len(paths) - len(set(paths)), "documents_without_chunks": len(doc_ids - docs_with_chunks)}
@@ -216,7 +214,7 @@ def main() -> int:
     ap.add_argument("--reingest", type=int, default=5)
     ap.add_argument("--workers", type=int, default=5)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "drill_kill.json", help="where the rows go (JSON)")
+    ap.add_argument("--out", type=Path, default=ROOT / "drills" / "results" / "kill.json", help="where the rows go (JSON)")
     args = ap.parse_args()
     results: list[dict] = []
     server = None
@@ -224,7 +222,7 @@ def main() -> int:
         try:
             for db in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
                 if db == "postgresql":
-                    from postgres import Server, binaries
+                    from devkit.postgres import Server, binaries
 
                     bindir = binaries()
                     if bindir is None:

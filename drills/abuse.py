@@ -1,6 +1,6 @@
 """Drill: abusive clients of a real `ragqa serve` process on 127.0.0.1 (bounded loops).
 
-    python bench/drill_abuse.py
+    python -m drills.abuse
 
 Every endpoint without the key and with a wrong one; path tricks in upload names; a body
 trickled for 20 s while others are served; 200 rapid requests; a 1 MB question; malformed
@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 import httpx
-from bench_service import free_port, wait_up  # the same server helpers as the service benchmark
+
+from devkit.servers import free_port, wait_up
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "drill-key-8c2e"

@@ -1,0 +1,1 @@
+"""Fault drills that pass or fail: `make drills` (python -m drills)."""

@@ -1,0 +1,65 @@
+"""`ragqa status`, `ragqa reindex` and `ragqa migrate-vectors`: looking after an index."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .common import IndexOpt, app, console, open_rag
+
+
+@app.command()
+def status(
+    index: IndexOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Documents, chunks, vectors, models and sizes on disk of an index."""
+    from rich.table import Table
+
+    with open_rag(index) as rag:
+        info = rag.status()
+    if json_out:
+        console.print_json(json.dumps(info))
+        return
+    table = Table(title=f"Index {info['index']}", show_header=False)
+    for key in ("documents", "chunks", "vectors", "vector_store", "vector_index", "database", "model", "calibration", "created_at", "ragqa_version"):
+        table.add_row(key, str(info[key]))
+    emb = info["embedder"] or {}
+    table.add_row("embedder", f"{emb.get('name')} ({emb.get('dimension')} dims, {emb.get('max_tokens')} tokens)")
+    table.add_row("chunking", str(info["chunking"]))
+    cpu = info["cpu"]
+    table.add_row("cpu", f"{cpu['name']} ({', '.join(cpu['flags']) or 'no SIMD flags read'})")
+    table.add_row("llama.cpp", info["llama_cpp"])
+    for name, size in info["bytes_on_disk"].items():
+        table.add_row(name, f"{size / 1024:.1f} KiB")
+    console.print(table)
+
+
+@app.command()
+def reindex(
+    index: IndexOpt = None,
+    kind: Annotated[str, typer.Option("--kind", help="auto (what the index's size calls for), flat (exact), "
+                                                     "ivf (FAISS) or hnsw (pgvector).")] = "auto",
+    nlist: Annotated[int, typer.Option("--nlist", help="Inverted lists for ivf (0: about 4 x sqrt(vectors)).")] = 0,
+) -> None:
+    """Rebuild the vector index: exact while small; when large, an inverted file (IVF,
+    FAISS) or HNSW (pgvector). Ingest switches on its own as the collection grows; this
+    forces a type."""
+    with open_rag(index) as rag:
+        described = rag.reindex(kind, nlist)
+    console.print(f"vectors of {rag.index_dir} now in {described}", highlight=False)
+
+
+@app.command("migrate-vectors")
+def migrate_vectors(
+    to: Annotated[str, typer.Option("--to", help="faiss (a file in the index folder) or pgvector (the PostgreSQL "
+                                                 "database of RAGQA_DATABASE_URL).")],
+    index: IndexOpt = None,
+) -> None:
+    """Move an index's vectors between FAISS and pgvector, with the same chunk ids. The
+    rows stay where they are (on PostgreSQL for pgvector); safe to run again after a crash."""
+    with open_rag(index) as rag:
+        described = rag.migrate_vectors(to)
+    console.print(f"vectors of {rag.index_dir} now in {described}", highlight=False)

@@ -1,0 +1,1 @@
+"""Maintenance scripts (python -m tools.NAME): refitting the shipped calibration, splitting data."""
