@@ -47,7 +47,8 @@ class Settings:
                                        choices=("faiss", "pgvector"))
     # models (None = the bundled defaults)
     embedder: str | None = setting(None, "a sentence-transformers model directory or name (default: the bundled all-MiniLM-L6-v2)")
-    model_path: str | None = setting(None, "a GGUF file (default: the bundled SmolLM2-135M-Instruct Q4_1)")
+    model_path: str | None = setting(None, "a GGUF file, or the name of a model of the catalogue (`ragqa models`; default: the "
+                                             "bundled SmolLM2-135M-Instruct Q4_1)")
     # ingest
     chunk_tokens: int = setting(200, "chunk size in embedder tokens (never more than its window; fixed per index)", low=16)
     chunk_overlap: int = setting(40, "tokens shared by neighbouring chunks (fixed per index)", low=0)

