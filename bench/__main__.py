@@ -30,7 +30,7 @@ class Bench:
         """Why it cannot run here, or None."""
         if self.name in ("bench_embed", "bench_peer") and not (SHARED / "squad2").is_dir():
             return f"needs the labelled data in {SHARED}"
-        if self.name == "bench_prompt" and not SQUAD_INDEX.is_dir():
+        if self.name in ("bench_prompt", "bench_followup") and not SQUAD_INDEX.is_dir():
             return f"needs {SQUAD_INDEX.relative_to(ROOT)} (`ragqa ingest corpora/squad2/corpus --index indexes/squad2`)"
         return None
 
@@ -40,6 +40,7 @@ BENCHES = (
     Bench("bench_cold_ask", "a cold `ragqa ask` with and without the saved prompt prefix, against a warm one"),
     Bench("bench_service", "HTTP against in-process asks; ingest by workers against one process"),
     Bench("bench_prompt", "prompt budget (top_k, context tokens) against answer quality", ("100",)),
+    Bench("bench_followup", "follow-ups rewritten to stand alone, per reader: kept, inventing, recall@5"),
     Bench("bench_embed", "embedding backends: ingest speed, retrieval quality, memory", long="about 10 minutes"),
     Bench("peer.bench_peer", "ragqa against LlamaIndex on the same job (installs LlamaIndex in bench/peer/.venv)",
           long="about 15 minutes, the first run installs LlamaIndex"),

@@ -11,8 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .answer import followup
 from .answer.policy import Policy
-from .answer.prompts import condense_messages
 from .answer.retrieval import Retriever
 from .answer.scorer import Scorer
 from .answer.steps import Answering
@@ -27,10 +27,9 @@ from .ingest.file_reader import FileReader
 from .ingest.run import EventHandler, IngestReport, run_ingest
 from .models import llama_check
 from .models.embed import Embedder, make_embedder
-from .models.generator import Generator, SamplingParams
+from .models.generator import Generator
 from .models.llama import LlamaCppGenerator
 from .settings import Settings
-from .textutil import content_words
 from .types import Answer, Filters, Hit
 
 if TYPE_CHECKING:
@@ -259,19 +258,10 @@ class RAG:
     # --- conversation -------------------------------------------------------------
 
     def condense(self, history: Sequence[tuple[str, str]], question: str) -> str:
-        """Rewrite a follow-up into a standalone question for retrieval. If the model's
-        rewrite drops the question's own words, fall back to the previous question
-        joined to the follow-up (which still carries the conversation's subject)."""
-        question = _check_question(question)
-        if not history:
-            return question
-        params = SamplingParams(max_tokens=48, temperature=0.0, seed=self.settings.seed, stop=("\n",))
-        rewrite = "".join(self.generator.chat(condense_messages(history, question), params)).strip().strip('"')
-        own = content_words(question)
-        kept = len(own & content_words(rewrite)) / len(own) if own else 1.0
-        if rewrite and len(rewrite.split()) <= 40 and kept >= 0.5 and rewrite.lower() != question.lower():
-            return rewrite
-        return f"{history[-1][0]} {question}"
+        """Rewrite a follow-up into a standalone question for retrieval, or, when the rewrite
+        drops the follow-up's words or adds words of its own, join it to the previous
+        question (ragqa.answer.followup)."""
+        return followup.condense(self.generator, history, _check_question(question), self.settings.seed)
 
     # --- status -------------------------------------------------------------------
 

@@ -171,3 +171,25 @@ def test_a_threshold_is_certified_for_every_risk_level_and_can_be_chosen(tmp_pat
     other = RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), scorer=scorer, target_risk=0.33)
     with pytest.raises(ConfigError, match="no threshold for target risk 0.33; choose one of 0.05, 0.1"):
         other.policy.threshold  # noqa: B018
+
+
+def test_a_certificate_says_which_questions_it_is_for_and_what_happened_on_the_others(tmp_path):
+    """A calibration fitted for some kinds of question says so wherever its certificate is
+    shown, with what held-out questions of every kind met (tools/fit_calibration.py)."""
+    from ragqa import RAG
+    from ragqa.testing import ExtractiveGenerator, HashEmbedder
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(size=2000)
+    right = rng.uniform(size=2000) < x
+    sig = [{"retrieval_top": float(v)} for v in x]
+    cal = C.fit(sig[:1000], right[:1000], sig[1000:], right[1000:], target_risk=0.2, delta=0.1, names=("retrieval_top",))
+    assert cal.threshold <= 1
+    cal.fitted["certified_for"] = {"kinds": ["answerable", "not_in_corpus"],
+                                   "in_words": "questions answerable from the documents or about something absent from the documents"}
+    cal.fitted["heldout"] = {"by_kind": {"squad_adversarial": {"n": 383, "answered": 40, "wrong": 31},
+                                         "answerable": {"n": 429, "answered": 150, "wrong": 12}}}
+    rag = RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), scorer=C.CalibratedScorer(cal))
+    assert rag.policy.certified().startswith("certified for questions answerable from the documents or about something absent")
+    summary = rag.policy.summary()
+    assert "certified for questions answerable" in summary and "squad_adversarial: 40 of 383 answered, 31 wrong" in summary

@@ -77,6 +77,24 @@ def test_condense_uses_the_rewrite_or_falls_back_to_the_conversation(tmp_path):
     assert bad.condense([], "Standalone?") == "Standalone?"
 
 
+def test_a_rewrite_that_adds_words_of_its_own_is_never_the_query(tmp_path):
+    """The bundled model once turned "Who developed it?" into an invented statement; the
+    rewrite may use the conversation's words and the follow-up's, nothing else."""
+    from ragqa.answer.followup import invented
+
+    history = [("When was the first commercial steam-powered device developed?", "")]  # withheld: no answer shown
+    statement = "The first commercial steam-powered device was developed by James Watt in 1876."
+    assert invented(statement, history, "Who developed it?") == {"jame", "watt", "1876"}  # content words fold a plural -s
+    inventing = RAG(tmp_path, embedder=HashEmbedder(), generator=ScriptedGenerator(statement))
+    assert inventing.condense(history, "Who developed it?") == f"{history[0][0]} Who developed it?"
+    faithful = RAG(tmp_path, embedder=HashEmbedder(),
+                   generator=ScriptedGenerator("Who developed the first commercial steam-powered device?"))
+    assert faithful.condense(history, "Who developed it?") == "Who developed the first commercial steam-powered device?"
+    # words from an answer that was shown are the conversation's, not invented
+    shown = [("Who patented a steam pump?", "Thomas Savery [1].")]
+    assert invented("When did Thomas Savery die?", shown, "and when did he die?") == set()
+
+
 def test_filters_restrict_the_documents_an_answer_may_come_from(fake_rag, docs):
     from ragqa import Filters
 

@@ -156,8 +156,9 @@ class Policy:
         cal = self.calibration
         if cal is None or self.user_threshold is not None or self.threshold > 1:
             return None
-        return (f"certified: at most {self.target_risk:.0%} of the answers given at this threshold are wrong, "
-                f"with probability {1 - cal.delta:.0%}")
+        kind = cal.fitted.get("certified_for", {}).get("in_words")
+        return (f"certified{' for ' + kind if kind else ''}: at most {self.target_risk:.0%} of the answers given at "
+                f"this threshold are wrong, with probability {1 - cal.delta:.0%}")
 
     def summary(self) -> str:
         """The calibration in use, in one line (`ragqa status`, /v1/status)."""
@@ -167,8 +168,13 @@ class Policy:
                 else "none: confidence is uncalibrated (run `ragqa calibrate`)"
         m = cal.fitted.get("measured", {})
         others = ", ".join(f"{t}: {v:.3f}" if v <= 1 else f"{t}: none" for t, v in cal.thresholds.items())
+        kind = cal.fitted.get("certified_for", {}).get("in_words")
+        heldout = cal.fitted.get("heldout", {}).get("by_kind", {})
+        seen = "; ".join(f"{k}: {r['answered']} of {r['n']} answered, {r['wrong']} wrong" for k, r in sorted(heldout.items()))
         return (f"{cal.fitted.get('source', 'fitted')}: threshold {cal.threshold:.3f} for target risk {cal.target_risk} "
                 f"(delta {cal.delta}), fitted on {m.get('n_fit', '?')} + {m.get('n_threshold', '?')} questions"
+                + (f"; certified for {kind} only" if kind else "")
+                + (f"; on held-out questions the fit never saw: {seen}" if seen else "")
                 + (f"; certified thresholds by target risk (RAGQA_TARGET_RISK): {others}" if others else ""))
 
     def before_generation(self, hits: Sequence[Any], signals: dict[str, Any], filtered: bool) -> Decision | None:
