@@ -193,3 +193,29 @@ def test_a_certificate_says_which_questions_it_is_for_and_what_happened_on_the_o
     assert rag.policy.certified().startswith("certified for questions answerable from the documents or about something absent")
     summary = rag.policy.summary()
     assert "certified for questions answerable" in summary and "squad_adversarial: 40 of 383 answered, 31 wrong" in summary
+
+
+def test_the_per_kind_report_counts_what_ragqa_would_give_on_each_kind():
+    """tools/fit_calibration.py: on held-out rows, each kind apart and the certified kinds
+    together: answers given (relevance gate, hard checks, threshold), wrong among them,
+    drafts copying a worked example."""
+    from tools.fit_calibration import per_kind
+
+    rng = np.random.default_rng(9)
+    x = rng.uniform(size=1200)
+    right = rng.uniform(size=1200) < x
+    sig = [{"retrieval_top": float(v), "n_citations": 1, "grounding": 1.0} for v in x]
+    cal = C.fit(sig[:600], right[:600], sig[600:], right[600:], target_risk=0.2, delta=0.1, names=("retrieval_top",))
+    good = {"retrieval_top": 0.99, "n_citations": 1, "grounding": 1.0}
+    rows = ([{"kind": "answerable", "answerable": True, "right": True, "draft": "Nicolosi [1]", "signals": good}] * 3
+            + [{"kind": "squad_adversarial", "answerable": False, "right": False, "draft": "x [1]", "signals": good}] * 2
+            + [{"kind": "squad_adversarial", "answerable": False, "right": False, "draft": "x [1]",
+                "signals": {**good, "grounding": 0.0}}]  # fails a hard check: never given
+            + [{"kind": "not_in_corpus", "answerable": False, "right": False, "draft": "y [1]",
+                "signals": {**good, "retrieval_top": 0.1}}])  # nothing relevant: withheld before generating
+    report = per_kind(cal, rows, min_relevance=0.25, certified=("answerable", "not_in_corpus"))
+    assert report["answerable"]["answered"] == 3 and report["answerable"]["example_copies"] == 3
+    assert report["squad_adversarial"] == {**report["squad_adversarial"], "n": 3, "answered": 2, "wrong": 2, "risk": 1.0}
+    assert report["not_in_corpus"]["answered"] == 0
+    together = report["certified kinds together"]
+    assert together["n"] == 4 and together["answered"] == 3 and together["risk"] == 0.0 and together["coverage_of_answerable"] == 1.0

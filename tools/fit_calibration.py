@@ -75,22 +75,39 @@ def decided(cal: C.Calibration, rows: list[dict], min_relevance: float) -> list[
             and cal.probability(r["signals"]) >= cal.threshold for r in rows]
 
 
-def per_kind(cal: C.Calibration, rows: list[dict], min_relevance: float) -> dict[str, dict]:
-    """On rows the fit never saw: for each kind, questions, answers given, wrong among them."""
+def copies_an_example(draft: str) -> bool:
+    """The draft is the answer of one of the prompt's worked examples (ragqa.answer.prompts)."""
+    from ragqa.answer.citations import strip_markers
+    from ragqa.answer.prompts import EXAMPLES
+    from ragqa.textutil import normalize_answer
+
+    return bool(draft) and normalize_answer(strip_markers(draft)) in {normalize_answer(strip_markers(a)) for *_, a in EXAMPLES}
+
+
+def per_kind(cal: C.Calibration, rows: list[dict], min_relevance: float, certified: tuple[str, ...]) -> dict[str, dict]:
+    """On rows the fit never saw: for each kind, and for the certified kinds together, the
+    questions, right drafts, drafts copying a worked example, answers given, wrong among
+    them (the realized risk), and how well the confidence ranks (AUROC) and is calibrated
+    (ECE) there."""
     from ragqa.evaluation import metrics as M
 
-    out = {}
     answered = decided(cal, rows, min_relevance)
-    for kind in sorted({r["kind"] for r in rows}):
-        idx = [i for i, r in enumerate(rows) if r["kind"] == kind]
+    groups = {kind: [kind] for kind in sorted({r["kind"] for r in rows})}
+    groups["certified kinds together"] = list(certified)
+    out = {}
+    for label, kinds in groups.items():
+        idx = [i for i, r in enumerate(rows) if r["kind"] in kinds]
         given = [i for i in idx if answered[i]]
         wrong = sum(not rows[i]["right"] for i in given)
         conf = [cal.probability(rows[i]["signals"]) for i in idx]
         right = [bool(rows[i]["right"]) for i in idx]
-        out[kind] = {"n": len(idx), "right_drafts": sum(right), "answered": len(given), "wrong": wrong,
-                     "coverage": round(len(given) / len(idx), 4) if idx else None,
-                     "risk": round(wrong / len(given), 4) if given else None,
-                     "auroc": M.auroc(conf, right), "ece": M.ece(conf, right)}
+        n_answerable = sum(rows[i]["answerable"] for i in idx)
+        out[label] = {"n": len(idx), "right_drafts": sum(right),
+                      "example_copies": sum(copies_an_example(rows[i]["draft"]) for i in idx),
+                      "answered": len(given), "wrong": wrong,
+                      "coverage_of_answerable": round(sum(rows[i]["answerable"] for i in given) / n_answerable, 4) if n_answerable else None,
+                      "risk": round(wrong / len(given), 4) if given else None,
+                      "auroc": M.auroc(conf, right), "ece": M.ece(conf, right)}
     return out
 
 
@@ -125,11 +142,12 @@ def main() -> None:
     cal.fitted["certified_for"] = {"kinds": list(kinds), "in_words": "questions " + " or ".join(KIND_WORDS.get(k, k) for k in kinds)}
     cal.fitted["target_choice"] = {"targets": table, "min_coverage_answerable": MIN_COVERAGE, "chosen": target}
     if a.heldout:
-        report = per_kind(cal, load_rows(a.heldout), Settings.min_relevance)
+        report = per_kind(cal, load_rows(a.heldout), Settings.min_relevance, kinds)
         cal.fitted["heldout"] = {"questions": "corpora/squad2/questions_heldout.jsonl", "by_kind": report}
         for kind, r in report.items():
-            print(f"held-out {kind}: {r['n']} questions, right drafts {r['right_drafts']}, answered {r['answered']} "
-                  f"(coverage {r['coverage']}), wrong {r['wrong']} (risk {r['risk']}), AUROC {r['auroc']}, ECE {r['ece']}")
+            print(f"held-out {kind}: {r['n']} questions, right drafts {r['right_drafts']}, example copies {r['example_copies']}, "
+                  f"answered {r['answered']} ({r['coverage_of_answerable']} of the answerable), wrong {r['wrong']} "
+                  f"(risk {r['risk']}), AUROC {r['auroc']}, ECE {r['ece']}")
     cal.save(Path(a.out))
     m = cal.fitted["measured"]
     print(f"{a.out}: target risk {target}, threshold {cal.threshold:.3f}, features {cal.features}")
