@@ -19,9 +19,10 @@ from .answer.steps import Answering
 from .errors import IndexNotFoundError, InputError, NotFoundError, RagqaError
 from .evaluation import calibrate as calib
 from .index.db import redact
+from .index.factory import saved_stamp
 from .index.manifest import no_index, read_manifest, recorded_backend
 from .index.migrate import migrate_vectors
-from .index.store import Store, saved_stamp
+from .index.store import Store
 from .index.vectors import VectorOptions
 from .ingest.file_reader import FileReader
 from .ingest.run import EventHandler, IngestReport, run_ingest

@@ -26,31 +26,20 @@ from ..errors import ConfigError, IndexMismatchError
 from ..types import Chunk, ChunkSpan, Filters
 from . import lexical, rows
 from .db import Base, ChunkRow, DocumentRow, make_engine
-from .factory import open_vectors
+from .factory import DEFAULT_STORE, default_index_type, open_vectors, prepare_new
 from .manifest import (
-    FAISS,
-    PGVECTOR,
     check_embedder,
     new_manifest,
     no_index,
     read_manifest,
-    require_postgres,
     vector_store_of,
 )
-from .vectors import VECTOR_STORES, VectorOptions, VectorStore, default_index_type
+from .vectors import VECTOR_STORES, VectorOptions, VectorStore
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Store", "NewDocument", "make_engine", "read_manifest", "saved_stamp"]
-
-
-def saved_stamp(index_dir: Path) -> tuple | None:
-    """What changes when a writer saves vectors that an open reader would not see (the
-    FAISS file, replaced on save; pgvector readers see every commit at once: None)."""
-    from .faiss_store import VECTORS, file_stamp
-
-    return file_stamp(Path(index_dir) / VECTORS)
+__all__ = ["Store", "NewDocument", "make_engine", "read_manifest"]
 
 
 @dataclass(frozen=True)
@@ -125,11 +114,8 @@ class Store:
         elif write:
             if embedder_info is None or chunking is None:
                 raise ValueError("a new index needs embedder_info and chunking")
-            vector_store = vector_store or FAISS
-            if vector_store == PGVECTOR:
-                require_postgres(database_url)
-            else:
-                index_dir.mkdir(parents=True, exist_ok=True)
+            vector_store = vector_store or DEFAULT_STORE
+            prepare_new(vector_store, index_dir, database_url)
             manifest = new_manifest(embedder_info, chunking, vector_store, default_index_type(vector_store))
         else:
             raise no_index(index_dir)

@@ -131,9 +131,4 @@ class VectorStore(Protocol):
         ...
 
 
-def default_index_type(name: str) -> str:
-    """The index type a new index of this store starts with (exact search)."""
-    return "exact" if name == PGVECTOR else "IDMap2,Flat"
-
-
-__all__ = ["VectorStore", "VectorOptions", "VECTOR_STORES", "default_index_type"]
+__all__ = ["VectorStore", "VectorOptions", "VECTOR_STORES"]
