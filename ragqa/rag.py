@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from .answer.scorer import Scorer
 from .answer.steps import Answering
 from .errors import IndexNotFoundError, InputError, NotFoundError, RagqaError
 from .evaluation import calibrate as calib
-from .index.db import redact
+from .index.db import make_engine, redact
 from .index.factory import saved_stamp
 from .index.manifest import no_index, read_manifest, recorded_backend
 from .index.migrate import migrate_vectors
@@ -30,6 +30,7 @@ from .models import llama_check
 from .models.embed import Embedder, make_embedder
 from .models.generator import Generator
 from .models.llama import LlamaCppGenerator
+from .review.log import QuestionLog
 from .settings import Settings
 from .types import Answer, Filters, Hit
 
@@ -62,6 +63,8 @@ class RAG:
         self._generator = generator
         self._scorer = scorer  # given: used as is, instead of the calibration found for the models
         self._policy: Policy | None = None
+        self._models: dict[str, Any] | None = None
+        self._log: QuestionLog | None = None
         self._reader: Store | None = None
         self._reader_stamp: tuple | None = None
 
@@ -217,25 +220,49 @@ class RAG:
                          dense_weight=s.dense_weight, lexical_weight=s.lexical_weight)
 
     def ask(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None,
-            filters: Filters | dict | None = None) -> Answer:
+            filters: Filters | dict | None = None, interface: str = "python", asker: str | None = None,
+            log: bool = True) -> Answer:
         """Answer from the documents (those `filters` allow, e.g. {"documents": ["report"]}
-        or {"path_prefix": "/home/me/docs/2024"}), or abstain, with the reason."""
+        or {"path_prefix": "/home/me/docs/2024"}), or abstain, with the reason. The question
+        is logged (ragqa.review.log) with the interface it came through and who asked (a
+        label), unless `log` is False or the setting question_log is 0."""
         answer = None
-        for part in self.stream(question, top_k=top_k, retrieval_query=retrieval_query, filters=filters):
+        for part in self.stream(question, top_k=top_k, retrieval_query=retrieval_query, filters=filters,
+                                interface=interface, asker=asker, log=log):
             if isinstance(part, Answer):
                 answer = part
         assert answer is not None
         return answer
 
     def stream(self, question: str, *, top_k: int | None = None, retrieval_query: str | None = None,
-               filters: Filters | dict | None = None) -> Iterator[str | Answer]:
-        """Yield the answer's text as it is generated, then the final Answer.
+               filters: Filters | dict | None = None, interface: str = "python", asker: str | None = None,
+               log: bool = True) -> Iterator[str | Answer]:
+        """Yield the answer's text as it is generated, then the final Answer (with its id in
+        the question log, when logged; see `ask`).
 
         The streamed text is the model's draft; the Answer says whether it stands
         (grounded and confident enough) or is withdrawn as an abstention."""
         question = _check_question(question)
         steps = Answering(self._retriever(), self.embedder, self.generator, self.policy, self.settings)
-        yield from steps.stream(question, top_k, retrieval_query, filters)
+        for part in steps.stream(question, top_k, retrieval_query, filters):
+            if isinstance(part, Answer) and log and self.settings.question_log:
+                part = replace(part, id=self.question_log.record(part, interface=interface, asker=asker,
+                                                                 models=self._identities(), calibration=self.policy.describe()))
+            yield part
+
+    @property
+    def question_log(self) -> QuestionLog:
+        """Every question asked of this index (ragqa.review.log), in its database; opening it
+        loads no model."""
+        if self._log is None:
+            self._require_index()
+            self._log = QuestionLog(make_engine(self.settings.resolved_database_url))
+        return self._log
+
+    def _identities(self) -> dict[str, Any]:
+        if self._models is None:
+            self._models = self.models()
+        return self._models
 
     def derive(self, **changes: Any) -> "RAG":
         """A RAG over the same index and the same loaded models, with these settings changed
@@ -295,6 +322,9 @@ class RAG:
             return f"unknown: {e}"
 
     def close(self) -> None:
+        if self._log is not None:
+            self._log.engine.dispose()
+            self._log = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None

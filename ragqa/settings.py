@@ -113,6 +113,8 @@ class Settings:
     min_grounding: float = setting(0.5, "share of the answer's content words that must be found in what it cites", low=0, high=1)
     # with the bundled 135M model its AUROC was 0.53, so it is off by default
     self_check: int = setting(0, "1: one extra pass (~0.4 s) asks the model whether the sources state its answer", choices=ONOFF)
+    question_log: int = setting(1, "1: every question, its sources, draft, verdict and signals are recorded in the index's "
+                                   "database (`ragqa log`)", choices=ONOFF)
     # the service (ragqa serve) and its ingestion workers (ragqa worker)
     api_key: str | None = setting(None, "when set, every endpoint but /healthz needs it as a bearer token", secret=True)
     upload_dir: Path | None = setting(None, "where uploads are stored (default <index>/uploads)")

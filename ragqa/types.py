@@ -132,6 +132,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     retrieval_query: str | None = None
     draft: str = ""  # what the model wrote, kept when it is withdrawn (then `answer` is the abstention)
+    id: int | None = None  # the question's id in the question log (ragqa.review.log), when logged
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +160,7 @@ class Answer:
             "signals": self.signals,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             **({"retrieval_query": self.retrieval_query} if self.retrieval_query else {}),
+            **({"id": self.id} if self.id is not None else {}),
         }
 
 

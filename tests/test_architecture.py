@@ -19,6 +19,7 @@ LAYERS = (
     {"ingest"},
     {"answer"},
     {"evaluation"},
+    {"review"},
     {"rag", "testing"},
     {"service"},
     {"cli"},

@@ -160,6 +160,20 @@ class Policy:
         return (f"certified{' for ' + kind if kind else ''}: at most {self.target_risk:.0%} of the answers given at "
                 f"this threshold are wrong, with probability {1 - cal.delta:.0%}")
 
+    def describe(self) -> str:
+        """The confidence and threshold in use, in one short line (the question log's record)."""
+        if self.user_threshold is not None:
+            return f"your threshold {self.user_threshold:g} (RAGQA_MIN_CONFIDENCE), " + (
+                "calibrated" if self.calibration is not None else "uncalibrated")
+        cal = self.calibration
+        if cal is None:
+            return f"uncalibrated blend, threshold {UNCALIBRATED_THRESHOLD:g}"
+        try:
+            threshold = f"threshold {self.threshold:.3f} for target risk {self.target_risk:g}"
+        except ConfigError as e:
+            threshold = str(e)
+        return f"{cal.fitted.get('source', 'fitted')}; {threshold}"
+
     def summary(self) -> str:
         """The calibration in use, in one line (`ragqa status`, /v1/status)."""
         cal = self.calibration

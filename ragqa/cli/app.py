@@ -12,7 +12,7 @@ from ..errors import RagqaError
 
 # isort: off
 # each registers its commands on `app`, in the order `ragqa --help` lists them
-from . import ingest, ask, measure, admin, models, serve  # noqa: F401
+from . import ingest, ask, review, measure, admin, models, serve  # noqa: F401
 # isort: on
 from .common import app, err
 

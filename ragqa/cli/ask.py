@@ -51,10 +51,10 @@ def ask(
         filters = Filters(documents=tuple(document or ()),
                           path_prefix=str(Path(path).expanduser().resolve()) + ("/" if path.endswith("/") else "") if path else None)
         if json_out:
-            answer = rag.ask(question, top_k=top_k, filters=filters)
+            answer = rag.ask(question, top_k=top_k, filters=filters, interface="cli")
             console.print_json(json.dumps(answer.to_dict()))
             return
-        answer = print_stream(console, rag.stream(question, top_k=top_k, filters=filters))
+        answer = print_stream(console, rag.stream(question, top_k=top_k, filters=filters, interface="cli"))
         if show_sources:
             console.print(sources_table(answer))
 

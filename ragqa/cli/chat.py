@@ -58,7 +58,8 @@ def run_chat(rag: "RAG", console: Console, top_k: int | None = None, read: Calla
             query = rag.condense(history, line) if history else line
             if query != line:
                 console.print(Text(f"(searching for: {query})", style="dim"))
-            answer = print_stream(console, rag.stream(line, top_k=top_k, retrieval_query=query if query != line else None))
+            answer = print_stream(console, rag.stream(line, top_k=top_k, retrieval_query=query if query != line else None,
+                                                          interface="chat"))
             last = answer
             history.append((query, answer.answer if not answer.abstained else ""))
         except KeyboardInterrupt:

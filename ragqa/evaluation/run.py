@@ -73,7 +73,7 @@ def evaluate_one(rag, q: dict[str, Any], retrieval_only: bool = False) -> dict[s
     }
     if retrieval_only:
         return row
-    answer = rag.ask(q["question"])
+    answer = rag.ask(q["question"], log=False)  # labelled questions: measured, not logged for review
     draft = answer.draft
     em, f1 = M.squad_scores("" if answer.abstained else answer.answer, q["answers"] if q["answerable"] else [])
     shown = " ".join(h.chunk.text for h in answer.sources)

@@ -83,7 +83,7 @@ async def ask(service: Svc, req: AskRequest) -> Response:
     history = [(t.question, t.answer) for t in req.history]
 
     def produce() -> Iterator[str | Answer]:
-        return answer_stream(service.rag, req.question, history, req.top_k, filters)
+        return answer_stream(service.rag, req.question, history, req.top_k, filters, interface="http")
 
     if req.stream:
         return await stream(service.scheduler, produce, encode_ask, lambda body: sse("error", body))
@@ -104,7 +104,7 @@ async def chat_completions(service: Svc, req: ChatRequest) -> Response:
     top_k, filters = (options.top_k, options.filters) if options else (None, None)
 
     def produce() -> Iterator[str | Answer]:
-        return answer_stream(rag, question, history, top_k, filters)
+        return answer_stream(rag, question, history, top_k, filters, interface="openai")
 
     model = req.model or service.model_name
     if req.stream:

@@ -94,11 +94,12 @@ def stream_error_body(e: BaseException) -> dict[str, Any]:
 
 
 def answer_stream(rag: RAG, question: str, history: Sequence[tuple[str, str]], top_k: int | None,
-                  filters: dict[str, Any] | None) -> Iterator[str | Answer]:
-    """The answer's pieces, then the Answer; after earlier turns, the question is first
-    rewritten to stand alone for retrieval."""
+                  filters: dict[str, Any] | None, *, interface: str, asker: str | None = None) -> Iterator[str | Answer]:
+    """The answer's pieces, then the Answer (logged with the interface and who asked);
+    after earlier turns, the question is first rewritten to stand alone for retrieval."""
     query = rag.condense(history, question) if history else question
-    yield from rag.stream(question, top_k=top_k, filters=filters, retrieval_query=query if query != question else None)
+    yield from rag.stream(question, top_k=top_k, filters=filters, retrieval_query=query if query != question else None,
+                          interface=interface, asker=asker)
 
 
 def encode_ask(part: str | Answer) -> str:
