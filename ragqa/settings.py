@@ -106,8 +106,9 @@ class Settings:
     # answering
     calibration: str = setting("auto", "auto (the index's calibration.json, else the bundled one if it fits the models), "
                                        "off, or a calibration file")
-    min_confidence: float | None = setting(None, "abstain below this confidence (default: the calibration's certified "
-                                                 "threshold; 0.5 uncalibrated)", low=0)
+    min_confidence: float | None = setting(None, "abstain below this confidence, a threshold of your own (default: the "
+                                                 "calibration's certified threshold; with no calibration for the models, "
+                                                 "no draft is given as an answer)", low=0)
     target_risk: float | None = setting(None, "answer at this certified risk: one the calibration certified a threshold for "
                                               "(`ragqa status` lists them)", low=0, high=1)
     min_grounding: float = setting(0.5, "share of the answer's content words that must be found in what it cites", low=0, high=1)

@@ -40,7 +40,9 @@ def fake_rag(tmp_path: Path):
     from ragqa import RAG
     from ragqa.testing import ExtractiveGenerator, HashEmbedder
 
-    rag = RAG(tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(), min_relevance=0.1)
+    # no calibration applies to the fakes: a threshold of the test's own, so that drafts can be given
+    rag = RAG(tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(), min_relevance=0.1,
+              min_confidence=0.5)
     yield rag
     rag.close()
 

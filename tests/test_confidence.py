@@ -44,3 +44,19 @@ def test_declines_are_recognised():
 def test_a_calibration_that_certified_nothing_withholds_every_answer_and_says_why():
     decision = decide(GOOD, BlendScorer(), min_confidence=1.01, min_grounding=0.5)
     assert decision.abstain and "target risk" in decision.reason
+
+
+def test_without_a_calibration_a_draft_is_unverified_unless_the_user_set_a_threshold(tmp_path):
+    from ragqa.answer.policy import Policy
+    from ragqa.settings import Settings
+
+    def policy(**settings):
+        return Policy(Settings(index_dir=tmp_path, calibration="off", **settings), tmp_path, lambda: {})
+
+    withheld = policy().decide(GOOD)
+    assert withheld.abstain and "no calibration applies" in withheld.reason and "RAGQA_MIN_CONFIDENCE" in withheld.reason
+    assert policy().threshold > 1 and policy().certified() is None
+    broken = policy().decide({**GOOD, "n_citations": 0})
+    assert broken.abstain and broken.reason == "the answer cites no source"  # a hard check still says its own reason
+    own = policy(min_confidence=0.3).decide(GOOD)
+    assert not own.abstain and "certified" not in own.reason and "0.30" in own.reason

@@ -72,7 +72,9 @@ def _rows(n_right, n_wrong):
             + [{"id": f"w{i}", "kind": "answerable", "right": False, "signals": bad} for i in range(n_wrong)])
 
 
-def test_calibrate_saves_a_calibration_that_ask_then_uses(fake_rag, docs, qfile):
+def test_calibrate_saves_a_calibration_that_ask_then_uses(tmp_path, docs, qfile):
+    # no threshold of its own: the calibration's certified one decides
+    fake_rag = RAG(tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(), min_relevance=0.1)
     fake_rag.ingest([docs])
     rows = collect(fake_rag, load_questions(qfile))
     assert all(r["draft"] for r in rows)  # collect drafts every question, also the irrelevant ones
@@ -94,6 +96,11 @@ def test_a_calibration_for_another_model_warns_and_is_not_used(tmp_path, docs):
     with RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), min_relevance=0.1) as rag:
         answer = rag.ask("Which town did Etna destroy in 1669?")
         assert not answer.calibrated and "some-other.gguf" in rag.policy.warning
-        assert rag.policy.threshold == 0.5
+        # an uncertified model is never presented as answered: the draft is kept, unverified
+        assert rag.policy.threshold > 1 and answer.abstained and answer.draft and "no calibration applies" in answer.reason
     with RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), calibration="off") as rag:
         assert not rag.ask("Which town did Etna destroy in 1669?").calibrated and rag.policy.warning is None
+    with RAG(tmp_path / "i", embedder=HashEmbedder(), generator=ExtractiveGenerator(), calibration="off",
+             min_confidence=0.5) as rag:  # a threshold of the user's own still answers, and is not called certified
+        answer = rag.ask("Which town did Etna destroy in 1669?")
+        assert not answer.abstained and "certified" not in answer.reason and "0.50" in answer.reason

@@ -32,7 +32,7 @@ def server(tmp_path_factory):
     shutil.copytree(ROOT / "corpora" / "demo", docs)
     index = base / "index"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")},
-           "RAGQA_INDEX": str(index), "RAGQA_API_KEY": KEY, "RAGQA_CALIBRATION": "off",
+           "RAGQA_INDEX": str(index), "RAGQA_API_KEY": KEY, "RAGQA_CALIBRATION": "off", "RAGQA_MIN_CONFIDENCE": "0.5",
            "RAGQA_ASK_QUEUE": "1", "RAGQA_MAX_UPLOAD_MB": str(50 / 1024)}
     queued = subprocess.run([sys.executable, "-m", "ragqa.cli", "ingest", str(docs), "--queue", "--json"],
                             env=env, capture_output=True, text=True, timeout=120)

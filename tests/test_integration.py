@@ -26,7 +26,8 @@ def world(tmp_path_factory):
     base = tmp_path_factory.mktemp("real")
     docs = base / "docs"
     shutil.copytree(ROOT / "corpora" / "demo", docs)
-    rag = RAG(base / "index", calibration="off")  # these tests check citations; calibration has its own below
+    # these tests check citations; calibration has its own below (a threshold of the test's own meanwhile)
+    rag = RAG(base / "index", calibration="off", min_confidence=0.5)
     first = rag.ingest([docs])
     yield rag, docs, first
     rag.close()
@@ -34,7 +35,7 @@ def world(tmp_path_factory):
 
 def cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "ragqa.cli", *args], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "RAGQA_CALIBRATION": "off", **(env or {})})
+                          timeout=600, env={**os.environ, "RAGQA_CALIBRATION": "off", "RAGQA_MIN_CONFIDENCE": "0.5", **(env or {})})
 
 
 def test_first_ingest_embeds_every_chunk(world):
@@ -210,7 +211,8 @@ def test_extractive_answers_are_verbatim_spans_of_what_they_cite(world):
     from ragqa.answer.citations import strip_markers
 
     rag, docs, _ = world
-    with RAG(rag.index_dir, embedder=rag.embedder, generator=rag.generator, calibration="off", extractive=1) as ex:
+    with RAG(rag.index_dir, embedder=rag.embedder, generator=rag.generator, calibration="off", extractive=1,
+             min_confidence=0.5) as ex:
         answer = ex.ask(QUESTION)
     span = strip_markers(answer.draft)
     assert span and "Savery" in span

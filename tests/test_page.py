@@ -38,7 +38,8 @@ def start_server(base: Path, **settings: str):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("page")
-    proc, log, url = start_server(base, RAGQA_CALIBRATION="off", RAGQA_MAX_UPLOAD_MB=str(64 / 1024))
+    proc, log, url = start_server(base, RAGQA_CALIBRATION="off", RAGQA_MIN_CONFIDENCE="0.5",
+                                 RAGQA_MAX_UPLOAD_MB=str(64 / 1024))
     yield {"url": url, "base": base}
     proc.terminate()
     proc.wait(60)

@@ -16,7 +16,7 @@ FACTS = ("The Kellan Island lighthouse was finished in 1887. Its first keeper wa
 
 
 def _rag(tmp_path, **kw):
-    return RAG(tmp_path / "index", embedder=HashEmbedder(), calibration="off", min_relevance=0.0, **kw)
+    return RAG(tmp_path / "index", embedder=HashEmbedder(), calibration="off", min_confidence=0.5, min_relevance=0.0, **kw)
 
 
 def _docs(tmp_path):

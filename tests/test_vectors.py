@@ -70,7 +70,8 @@ def test_shrinking_below_half_the_threshold_goes_back_to_exact_search():
 
 
 def test_ingest_switches_on_its_own_and_reindex_switches_back(tmp_path, docs):
-    rag = RAG(tmp_path / "idx", embedder=HashEmbedder(), generator=ExtractiveGenerator(), ivf_min_vectors=3, calibration="off")
+    rag = RAG(tmp_path / "idx", embedder=HashEmbedder(), generator=ExtractiveGenerator(), ivf_min_vectors=3, calibration="off",
+              min_confidence=0.5)
     rag.ingest([docs])
     status = rag.status()
     assert status["vectors"] >= 3 and status["vector_index"].startswith("IVF")

@@ -22,6 +22,7 @@ TOPICS = ["volcano", "glacier", "harbour", "orchard", "comet", "canyon", "lagoon
 
 
 def fake_rag(index: Path, db_url: str, **kw) -> RAG:
+    kw.setdefault("min_confidence", 0.5)  # no calibration applies to the fakes: a threshold of the test's own
     return RAG(index, database_url=db_url, embedder=HashEmbedder(), generator=ExtractiveGenerator(),
                min_relevance=0.1, **kw)
 

@@ -7,9 +7,10 @@ Everything that decides lives here, in order:
 2. hard checks on the draft, whatever its confidence (`hard_check`): the model declined,
    no valid citation, a cited instruction, the answer not grounded in what it cites;
 3. the confidence (ragqa.answer.scorer) against the threshold: the user's own
-   (RAGQA_MIN_CONFIDENCE), else the one the calibration certified for the target risk,
-   else 0.5 for the uncalibrated blend. A calibration that certified no threshold (above
-   1) withholds every answer.
+   (RAGQA_MIN_CONFIDENCE, never called certified), else the one the calibration certified
+   for the target risk. A calibration that certified no threshold (above 1) withholds every
+   answer, and so does the lack of any calibration for the models in use: an uncertified
+   model is never presented as answered; its draft is shown as an unverified draft.
 
 `Policy` holds what these need (the scorer, the calibration, the settings' thresholds) and
 says in words what the threshold promises (`certified`, `summary`)."""
@@ -29,7 +30,9 @@ from .scorer import BlendScorer, CalibratedScorer, Calibration, Scorer
 
 log = logging.getLogger(__name__)
 
-UNCALIBRATED_THRESHOLD = 0.5
+NONE_GIVEN = 1.01  # a threshold above every confidence: no draft is given as an answer
+UNVERIFIED = ("no calibration applies to these models, so the draft is unverified and not given as an answer: "
+              "certify a threshold for them (`ragqa calibrate`), or set RAGQA_MIN_CONFIDENCE to a threshold of your own")
 
 
 @dataclass(frozen=True)
@@ -142,11 +145,12 @@ class Policy:
 
     @property
     def threshold(self) -> float:
-        """The abstain threshold: the user's, else the calibration's for the target risk, else 0.5."""
+        """The abstain threshold: the user's, else the calibration's for the target risk, else
+        above 1 (no calibration applies: nothing is given as an answer)."""
         if self.user_threshold is not None:
             return self.user_threshold
         if self.calibration is None:
-            return UNCALIBRATED_THRESHOLD
+            return NONE_GIVEN
         found = self.calibration.threshold_for(self.target_risk)
         assert found is not None  # target_risk raised otherwise
         return found
@@ -167,7 +171,7 @@ class Policy:
                 "calibrated" if self.calibration is not None else "uncalibrated")
         cal = self.calibration
         if cal is None:
-            return f"uncalibrated blend, threshold {UNCALIBRATED_THRESHOLD:g}"
+            return "uncalibrated blend, no calibration for these models: drafts withheld as unverified"
         try:
             threshold = f"threshold {self.threshold:.3f} for target risk {self.target_risk:g}"
         except ConfigError as e:
@@ -178,8 +182,10 @@ class Policy:
         """The calibration in use, in one line (`ragqa status`, /v1/status)."""
         cal = self.calibration
         if cal is None:
-            return f"none: confidence is uncalibrated ({self.warning})" if self.warning \
-                else "none: confidence is uncalibrated (run `ragqa calibrate`)"
+            why = f" ({self.warning})" if self.warning else ""
+            given = (f"your threshold {self.user_threshold:g} (RAGQA_MIN_CONFIDENCE) decides" if self.user_threshold is not None
+                     else "drafts are withheld as unverified: certify a threshold (`ragqa calibrate`) or set RAGQA_MIN_CONFIDENCE")
+            return f"none: confidence is uncalibrated{why}; {given}"
         m = cal.fitted.get("measured", {})
         others = ", ".join(f"{t}: {v:.3f}" if v <= 1 else f"{t}: none" for t, v in cal.thresholds.items())
         kind = cal.fitted.get("certified_for", {}).get("in_words")
@@ -199,8 +205,11 @@ class Policy:
 
     def decide(self, signals: dict[str, Any]) -> Decision:
         """Answer or withhold the draft these signals describe."""
-        return decide(signals, self.scorer, min_confidence=self.threshold, min_grounding=self.min_grounding,
-                      certified=self.certified())
+        decision = decide(signals, self.scorer, min_confidence=self.threshold, min_grounding=self.min_grounding,
+                          certified=self.certified())
+        if self.calibration is None and self.user_threshold is None and not hard_check(signals, self.min_grounding):
+            return Decision(True, decision.confidence, f"uncalibrated confidence {decision.confidence:.2f}: " + UNVERIFIED, False)
+        return decision
 
     def passes_checks(self, signals: dict[str, Any]) -> bool:
         """Whether a draft could be given at all (the hard checks)."""
