@@ -133,3 +133,37 @@ def test_models_lists_the_catalogue_and_install_refuses_an_unknown_name():
     assert listed.exit_code == 0 and {m["name"] for m in __import__("json").loads(listed.output)} >= {"smollm2-135m", "qwen2.5-coder-0.5b"}
     refused = subprocess.run([sys.executable, "-m", "ragqa.cli", "models", "install", "gpt-9"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "no model named 'gpt-9'" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_every_shipped_calibration_is_for_a_catalogued_reader_and_says_what_it_certifies():
+    """ragqa/calibrations/: each file is tied to a catalogue model (its file name and size)
+    and, past the bundled one, names the kinds of question its certificate is for."""
+    import json
+
+    from ragqa.answer.scorer import BUNDLED_DIR
+
+    by_file = {e.file: e for e in cat.catalogue()}
+    files = sorted(BUNDLED_DIR.glob("*.json"))
+    assert len(files) >= 1
+    for path in files:
+        data = json.loads(path.read_text())
+        gen = data["models"]["generator"]
+        assert gen["name"] in by_file and gen["bytes"] == by_file[gen["name"]].bytes, path.name
+        if gen["name"] != "SmolLM2-135M-Instruct.Q4_1.gguf":
+            assert data["fitted"]["certified_for"]["kinds"] and data["fitted"]["heldout"]["by_kind"], path.name
+
+
+@pytest.mark.integration
+def test_the_shipped_calibration_applies_to_the_installed_qwen_reader(tmp_path, docs):
+    """With RAGQA_MODEL=qwen2.5-coder-0.5b (installed by `ragqa models install`), the shipped
+    calibration is the one found, and its certificate names its kind (no model is loaded)."""
+    entry = cat.find("qwen2.5-coder-0.5b")
+    if not entry.installed:
+        pytest.skip("qwen2.5-coder-0.5b is not installed here (`ragqa models install qwen2.5-coder-0.5b`)")
+    from ragqa import RAG
+    from ragqa.testing import HashEmbedder
+
+    rag = RAG(tmp_path / "i", embedder=HashEmbedder(name="all-MiniLM-L6-v2", dimension=384), model_path="qwen2.5-coder-0.5b")
+    cal = rag.policy.calibration
+    assert cal is not None and cal.fitted["certified_for"]["kinds"] == ["answerable", "not_in_corpus"]
+    assert "certified for questions answerable from the documents" in rag.policy.summary()
