@@ -11,8 +11,9 @@ from ragqa.testing import ExtractiveGenerator, HashEmbedder
 
 @pytest.fixture
 def pg_rag(tmp_path, postgres_url):
+    # no calibration applies to the fakes: a threshold of the test's own
     rag = RAG(tmp_path / "index", database_url=postgres_url, embedder=HashEmbedder(),
-              generator=ExtractiveGenerator(), min_relevance=0.1)
+              generator=ExtractiveGenerator(), min_relevance=0.1, min_confidence=0.5)
     yield rag
     rag.close()
 

@@ -38,7 +38,7 @@ def test_killed_worker_loses_its_job_to_another_and_the_index_stays_consistent(t
     shutil.copytree(ROOT / "corpora" / "demo", docs)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")},
            "RAGQA_INDEX": str(tmp_path / "index"), "RAGQA_DATABASE_URL": postgres_url,
-           "RAGQA_JOB_LEASE": "3", "RAGQA_CALIBRATION": "off"}
+           "RAGQA_JOB_LEASE": "3", "RAGQA_CALIBRATION": "off", "RAGQA_MIN_CONFIDENCE": "0.5"}  # a threshold of the test's own
     ids = []
     for folder in (long_ledger(tmp_path / "ledger").parent, docs):  # the ledger's job first: workers take the oldest
         queued = cli(env, "ingest", str(folder), "--queue", "--files-per-job", "1", "--json")
