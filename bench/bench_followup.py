@@ -80,8 +80,7 @@ def run(model: str, items: list[dict], index: Path) -> dict:
         started = time.perf_counter()
         for it in items:
             history = [(it["first"], it["answer"])]
-            params = followup.SamplingParams(max_tokens=48, temperature=0.0, seed=rag.settings.seed, stop=("\n",))
-            rewrite = "".join(rag.generator.chat(followup.condense_messages(history, it["followup"]), params)).strip().strip('"')
+            rewrite = followup.rewrite(rag.generator, history, it["followup"], rag.settings.seed)
             kept = followup.faithful(rewrite, history, it["followup"])
             out["kept"] += kept
             out["invented"] += bool(followup.invented(rewrite, history, it["followup"]))

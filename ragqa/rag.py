@@ -94,7 +94,7 @@ class RAG:
         """The abstain decision for these models: the calibration that applies to them (found
         when first needed), the threshold and what it is certified for (ragqa.answer.policy)."""
         if self._policy is None:
-            self._policy = Policy(self.settings, self.index_dir, self.models, scorer=self._scorer)
+            self._policy = Policy(self.settings, self.index_dir, self._identities, scorer=self._scorer)
         return self._policy
 
     def models(self) -> dict[str, Any]:

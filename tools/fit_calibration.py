@@ -71,7 +71,9 @@ EVERYDAY = ("answerable", "not_in_corpus")
 def decided(cal: C.Calibration, rows: list[dict], min_relevance: float) -> list[bool]:
     """Whether ragqa gives each row's draft: retrieval found something relevant, the hard
     checks pass, and the calibrated confidence reaches the certified threshold."""
-    return [r["signals"].get("retrieval_top", 0.0) >= min_relevance and C.passes_checks(r["signals"], MIN_GROUNDING)
+    from ragqa.answer.policy import before_generation
+
+    return [before_generation(r["signals"], min_relevance) is None and C.passes_checks(r["signals"], MIN_GROUNDING)
             and cal.probability(r["signals"]) >= cal.threshold for r in rows]
 
 

@@ -37,10 +37,15 @@ def fallback(history: Sequence[tuple[str, str]], question: str) -> str:
     return f"{history[-1][0]} {question}"
 
 
+def rewrite(generator: Generator, history: Sequence[tuple[str, str]], question: str, seed: int) -> str:
+    """The model's rewrite of the follow-up, as it wrote it (unchecked)."""
+    params = SamplingParams(max_tokens=48, temperature=0.0, seed=seed, stop=("\n",))
+    return "".join(generator.chat(condense_messages(history, question), params)).strip().strip('"')
+
+
 def condense(generator: Generator, history: Sequence[tuple[str, str]], question: str, seed: int) -> str:
     """The standalone question for retrieval (the follow-up itself without a conversation)."""
     if not history:
         return question
-    params = SamplingParams(max_tokens=48, temperature=0.0, seed=seed, stop=("\n",))
-    rewrite = "".join(generator.chat(condense_messages(history, question), params)).strip().strip('"')
-    return rewrite if faithful(rewrite, history, question) else fallback(history, question)
+    written = rewrite(generator, history, question, seed)
+    return written if faithful(written, history, question) else fallback(history, question)

@@ -31,7 +31,7 @@ from .scorer import BlendScorer, CalibratedScorer, Calibration, Scorer
 log = logging.getLogger(__name__)
 
 NONE_GIVEN = 1.01  # a threshold above every confidence: no draft is given as an answer
-UNVERIFIED = ("no calibration applies to these models, so the draft is unverified and not given as an answer: "
+UNVERIFIED = (": no calibration applies to these models, so the draft is unverified and not given as an answer: "
               "certify a threshold for them (`ragqa calibrate`), or set RAGQA_MIN_CONFIDENCE to a threshold of your own")
 
 
@@ -68,11 +68,15 @@ def hard_check(signals: dict[str, Any], min_grounding: float) -> tuple[str, floa
     return None
 
 
+NO_THRESHOLD_CERTIFIED = (", but no answer of this model met the calibration's target risk, so none is given (see "
+                          "`ragqa status`; RAGQA_MIN_CONFIDENCE sets a threshold of your own)")
+
+
 def decide(signals: dict[str, Any], scorer: Scorer, *, min_confidence: float, min_grounding: float,
-           certified: str | None = None) -> Decision:
+           certified: str | None = None, none_given: str = NO_THRESHOLD_CERTIFIED) -> Decision:
     """Hard checks first (declined, no valid citation, an instruction cited, not grounded),
     then the threshold. `certified` says what the threshold guarantees (from the
-    calibration), for the reason."""
+    calibration), for the reason; `none_given` why a threshold above 1 gives nothing."""
     confidence = scorer.score(signals)
     cal = scorer.calibrated
     kind = "calibrated" if cal else "uncalibrated"
@@ -81,9 +85,7 @@ def decide(signals: dict[str, Any], scorer: Scorer, *, min_confidence: float, mi
         return Decision(True, min(confidence, broken[1]), broken[0], cal)
     grounding = signals.get("grounding", 0.0)
     if min_confidence > 1:
-        return Decision(True, confidence, f"{kind} confidence {confidence:.2f}, but no answer of this model met the "
-                                          "calibration's target risk, so none is given (see `ragqa status`; "
-                                          "RAGQA_MIN_CONFIDENCE sets a threshold of your own)", cal)
+        return Decision(True, confidence, f"{kind} confidence {confidence:.2f}{none_given}", cal)
     if confidence < min_confidence:
         return Decision(True, confidence, f"{kind} confidence {confidence:.2f} is below the threshold {min_confidence:.2f}", cal)
     cited = ", ".join(f"[{n}]" for n in signals.get("cited", []))
@@ -205,12 +207,6 @@ class Policy:
 
     def decide(self, signals: dict[str, Any]) -> Decision:
         """Answer or withhold the draft these signals describe."""
-        decision = decide(signals, self.scorer, min_confidence=self.threshold, min_grounding=self.min_grounding,
-                          certified=self.certified())
-        if self.calibration is None and self.user_threshold is None and not hard_check(signals, self.min_grounding):
-            return Decision(True, decision.confidence, f"uncalibrated confidence {decision.confidence:.2f}: " + UNVERIFIED, False)
-        return decision
-
-    def passes_checks(self, signals: dict[str, Any]) -> bool:
-        """Whether a draft could be given at all (the hard checks)."""
-        return hard_check(signals, self.min_grounding) is None
+        unverified = self.calibration is None and self.user_threshold is None
+        return decide(signals, self.scorer, min_confidence=self.threshold, min_grounding=self.min_grounding,
+                      certified=self.certified(), none_given=UNVERIFIED if unverified else NO_THRESHOLD_CERTIFIED)

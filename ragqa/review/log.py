@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, select
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -108,8 +108,6 @@ class QuestionLog:
             return as_dict(row) if row is not None else None
 
     def count(self) -> int:
-        from sqlalchemy import func
-
         with Session(self.engine) as s:
             return int(s.scalar(select(func.count()).select_from(QuestionRow)) or 0)
 
