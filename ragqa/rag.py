@@ -30,6 +30,8 @@ from .models import llama_check
 from .models.embed import Embedder, make_embedder
 from .models.generator import Generator
 from .models.llama import LlamaCppGenerator
+from .review.certificates import Certificates
+from .review.desk import Desk
 from .review.log import QuestionLog
 from .settings import Settings
 from .types import Answer, Filters, Hit
@@ -67,6 +69,7 @@ class RAG:
         self._log: QuestionLog | None = None
         self._reader: Store | None = None
         self._reader_stamp: tuple | None = None
+        self._cert_stamp: int | None = None  # the newest certificate from reviews seen (ragqa.review.certificates)
 
     # --- components, loaded when first needed -------------------------------------
 
@@ -94,7 +97,8 @@ class RAG:
         """The abstain decision for these models: the calibration that applies to them (found
         when first needed), the threshold and what it is certified for (ragqa.answer.policy)."""
         if self._policy is None:
-            self._policy = Policy(self.settings, self.index_dir, self._identities, scorer=self._scorer)
+            self._policy = Policy(self.settings, self.index_dir, self._identities, scorer=self._scorer,
+                                  stored=lambda models: Certificates(self.question_log.engine).current(models))
         return self._policy
 
     def models(self) -> dict[str, Any]:
@@ -243,9 +247,19 @@ class RAG:
         The streamed text is the model's draft; the Answer says whether it stands
         (grounded and confident enough) or is withdrawn as an abstention."""
         question = _check_question(question)
+        logging_on = log and bool(self.settings.question_log)
+        reused = self.reviews.reuse(question) if logging_on and not filters else None
+        if reused is not None:  # a person answered this question before: their answer, not a new draft
+            yield reused.answer
+            yield replace(reused, id=self.question_log.record(reused, interface=interface, asker=asker,
+                                                              models=self._identities(), calibration="a person's answer"))
+            return
+        stamp = self._certificate_stamp()
+        if stamp != self._cert_stamp:  # certified from reviews since (perhaps by another process): use it
+            self._cert_stamp, self._policy = stamp, None
         steps = Answering(self._retriever(), self.embedder, self.generator, self.policy, self.settings)
         for part in steps.stream(question, top_k, retrieval_query, filters):
-            if isinstance(part, Answer) and log and self.settings.question_log:
+            if isinstance(part, Answer) and logging_on:
                 part = replace(part, id=self.question_log.record(part, interface=interface, asker=asker,
                                                                  models=self._identities(), calibration=self.policy.describe()))
             yield part
@@ -258,6 +272,23 @@ class RAG:
             self._require_index()
             self._log = QuestionLog(make_engine(self.settings.resolved_database_url))
         return self._log
+
+    def refresh_policy(self) -> Policy:
+        """Look for the calibration again (after certifying, here or in another process)."""
+        self._policy = None
+        return self.policy
+
+    def _certificate_stamp(self) -> int | None:
+        try:
+            return Certificates(self.question_log.engine).latest_id()
+        except Exception:  # no index yet, or a database that cannot be read: nothing new
+            return self._cert_stamp
+
+    @property
+    def reviews(self) -> Desk:
+        """A person in the loop (ragqa.review.desk): review logged answers, certify a threshold
+        from the reviews, answer withheld questions."""
+        return Desk(self.question_log, self._identities)
 
     def _identities(self) -> dict[str, Any]:
         if self._models is None:

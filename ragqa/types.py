@@ -133,6 +133,7 @@ class Answer:
     retrieval_query: str | None = None
     draft: str = ""  # what the model wrote, kept when it is withdrawn (then `answer` is the abstention)
     id: int | None = None  # the question's id in the question log (ragqa.review.log), when logged
+    answered_by: str = "model"  # or "person": a person's answer to the same question, reused (ragqa.review.reviews)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +143,7 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "calibrated": self.calibrated,
             "reason": self.reason,
+            "answered_by": self.answered_by,
             "draft": self.draft,
             "citations": [asdict(c) for c in self.citations],
             "sources": [

@@ -101,11 +101,11 @@ class Policy:
     saying why a calibration that exists was not used."""
 
     def __init__(self, settings: Settings, index_dir: Path, models: Callable[[], dict[str, Any]],
-                 scorer: Scorer | None = None):
+                 scorer: Scorer | None = None, stored: scoring.Stored | None = None):
         self.min_relevance, self.min_grounding = settings.min_relevance, settings.min_grounding
         self.user_threshold = settings.min_confidence  # RAGQA_MIN_CONFIDENCE: the user's own, never called certified
         self.chosen_risk = settings.target_risk  # RAGQA_TARGET_RISK
-        self._choice, self._index_dir, self._models = settings.calibration, index_dir, models
+        self._choice, self._index_dir, self._models, self._stored = settings.calibration, index_dir, models, stored
         self._found: tuple[Scorer, Calibration | None, str | None] | None = None
         if scorer is not None:  # given: used as is (its calibration, if it has one, sets the threshold)
             self._found = (scorer, scorer.calibration if isinstance(scorer, CalibratedScorer) else None, None)
@@ -114,7 +114,7 @@ class Policy:
         """Look for the calibration that applies to the models now (ragqa.answer.scorer.resolve;
         a warning is logged when one exists for other models): (scorer, calibration, warning)."""
         if self._found is None:
-            calibration, warning = scoring.resolve(self._choice, self._index_dir, self._models)
+            calibration, warning = scoring.resolve(self._choice, self._index_dir, self._models, self._stored)
             if warning:
                 log.warning("%s", warning)
             self._found = (CalibratedScorer(calibration) if calibration is not None else BlendScorer(), calibration, warning)

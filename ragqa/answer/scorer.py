@@ -128,31 +128,57 @@ class CalibratedScorer:
         return self.calibration.probability(signals)
 
 
-def find(index_dir: Path, models: dict[str, Any]) -> tuple[Calibration | None, str | None]:
-    """The calibration to use for an index: its own, else a bundled one fitted for the same
-    models. Returns (calibration or None, a warning or None)."""
-    own = Path(index_dir) / FILENAME
-    if own.is_file():
-        cal = Calibration.load(own)
+Stored = Callable[[dict[str, Any]], "Calibration | None"]  # the reviews' certificate for these models, if any
+
+
+def find(index_dir: Path, models: dict[str, Any], stored: Stored | None = None) -> tuple[Calibration | None, str | None]:
+    """The calibration to use for an index: its own (the newer of the one certified from
+    reviews, kept in its database, and its calibration.json), else a bundled one fitted for
+    the same models. Returns (calibration or None, a warning or None)."""
+    own: list[Calibration] = []
+    warning = None
+    if stored is not None:
+        try:
+            reviewed = stored(models)
+        except Exception as e:  # an unreadable database never stops an answer: it is withheld instead
+            log.warning("cannot read the certificate from reviews: %s", e)
+            reviewed = None
+        if reviewed is not None:
+            own.append(reviewed)
+    path = Path(index_dir) / FILENAME
+    if path.is_file():
+        cal = Calibration.load(path)
         why = cal.applies_to(models)
         if why is None:
-            return cal, None
-        return None, f"the calibration in {own} does not apply: {why}; confidence is uncalibrated"
-    for path in sorted(BUNDLED_DIR.glob("*.json")):
-        cal = Calibration.load(path)
+            own.append(cal)
+        else:
+            warning = f"the calibration in {path} does not apply: {why}; confidence is uncalibrated"
+    if own:
+        return max(own, key=lambda c: str(c.fitted.get("created_at", ""))), None
+    if warning:
+        return None, warning
+    return shipped(models), None
+
+
+def shipped(models: dict[str, Any]) -> Calibration | None:
+    """The calibration shipped in ragqa/calibrations/ for these models, if any."""
+    for bundled in sorted(BUNDLED_DIR.glob("*.json")):
+        cal = Calibration.load(bundled)
         if cal.applies_to(models) is None:
-            return cal, None
-    return None, None
+            return cal
+    return None
 
 
-def resolve(choice: str, index_dir: Path, models: Callable[[], dict[str, Any]]) -> tuple[Calibration | None, str | None]:
+def resolve(choice: str, index_dir: Path, models: Callable[[], dict[str, Any]],
+            stored: Stored | None = None) -> tuple[Calibration | None, str | None]:
     """The calibration that applies for the setting `choice` (auto, off, or a file), and a
     warning when one exists but does not apply. `models` gives the identities of the
-    generator and embedder in use (read only when a calibration is looked at)."""
+    generator and embedder in use (read only when a calibration is looked at); `stored`
+    reads the certificate from reviews in the index's database."""
     if choice == "off":
         return None, None
     if choice == "auto":
-        return find(index_dir, models())
+        return find(index_dir, models(), stored)
     found = Calibration.load(Path(choice))
     why = found.applies_to(models())
     if why is None:

@@ -73,8 +73,11 @@ def _print_figures(rep: dict, keys) -> None:
 
 @app.command()
 def calibrate(
-    questions: Annotated[Path, typer.Argument(help="Labelled questions, one JSON object a line.", show_default=False)],
+    questions: Annotated[Optional[Path], typer.Argument(help="Labelled questions, one JSON object a line.", show_default=False)] = None,
     index: IndexOpt = None,
+    reviews: Annotated[bool, typer.Option("--reviews", help="Certify from your reviews of logged answers (`ragqa review`) "
+                                                            "instead of a file of labelled questions.")] = False,
+    prior: Annotated[bool, typer.Option(help="With --reviews: start from the calibration shipped for these models, if any.")] = True,
     target_risk: Annotated[float, typer.Option(help="Highest error rate allowed among answered questions.")] = 0.1,
     delta: Annotated[float, typer.Option(help="Allowed probability that the risk guarantee fails.")] = 0.1,
     answers: Annotated[Optional[Path], typer.Option(help="Reuse the answers.jsonl of an earlier calibrate run (no generation).")] = None,
@@ -83,13 +86,21 @@ def calibrate(
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", help="Only the first N questions.")] = None,
     model: ModelOpt = None,
 ) -> None:
-    """Fit the confidence on labelled questions and choose the abstain threshold for a target risk."""
+    """Fit the confidence on labelled questions, or on your reviews (--reviews), and certify
+    the abstain threshold for a target risk."""
+    from ..errors import InputError
     from ..evaluation.run import collect, load_questions, load_rows, report, write
 
+    if reviews:
+        _calibrate_from_reviews(index, model, target_risk, delta, prior)
+        return
+    if questions is None and answers is None:
+        raise InputError("give a file of labelled questions, or --reviews to certify from your reviews (`ragqa review`)")
     with open_rag(index, model_path=model) as rag:
         if answers is not None:
             rows = load_rows(answers)
         else:
+            assert questions is not None
             qs = load_questions(questions, limit)
             progress, on_row = _eval_progress(len(qs), False)
             with progress:
@@ -101,3 +112,17 @@ def calibrate(
     if cal.threshold > 1:
         err.print(f"[yellow]warning:[/] no threshold keeps the risk at or below {target_risk} with probability "
                   f"{1 - delta:.2f} on these questions: ragqa will abstain on every question", highlight=False)
+
+
+def _calibrate_from_reviews(index: Path | None, model: str | None, target_risk: float, delta: float, prior: bool) -> None:
+    with open_rag(index, model_path=model) as rag:
+        outcome = rag.reviews.certify(target_risk=target_risk, delta=delta, min_grounding=rag.settings.min_grounding,
+                                      use_prior=prior)
+        in_use = rag.policy.summary() if not outcome.certified else None
+    if outcome.prior:
+        console.print(f"prior: {outcome.prior}", highlight=False)
+    if outcome.certified:
+        console.print(f"[green]{outcome.message}[/]; used from the next question on", highlight=False)
+    else:
+        console.print(f"[yellow]{outcome.message}[/]", highlight=False)
+        console.print(f"still in use: {in_use}", highlight=False)

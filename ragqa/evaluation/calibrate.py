@@ -36,7 +36,7 @@ from ..errors import ConfigError
 from . import metrics as M
 
 __all__ = ["FILENAME", "FEATURES", "GRID", "RISK_LEVELS", "Calibration", "CalibratedScorer", "fit", "fit_rows", "split",
-           "choose_threshold", "sequence_start", "binom_tail", "min_answers", "passes_checks"]
+           "choose_threshold", "certify", "sequence_start", "binom_tail", "min_answers", "passes_checks"]
 
 GRID = tuple(round(i / 40, 3) for i in range(1, 40))  # 0.025 .. 0.975
 RISK_LEVELS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)  # target risks certified besides the chosen one
@@ -172,18 +172,29 @@ def fit(fit_signals: Sequence[dict], fit_right: Sequence[bool], thr_signals: Seq
                       models=models or {})
     # the sequence's start is read off the fitting part, with confidences out of fold
     fit_conf = out_of_fold((X - mean) / scale, y, C) if len(y) >= 20 else [cal.probability(s) for s in fit_signals]
+    return certify(cal, fit_conf, fit_right, thr_signals, thr_right, thr_answerable, target_risk=target_risk, delta=delta)
+
+
+def certify(cal: Calibration, fit_conf: Sequence[float], fit_right: Sequence[bool], thr_signals: Sequence[dict],
+            thr_right: Sequence[bool], thr_answerable: Sequence[bool] | None = None, *, target_risk: float,
+            delta: float) -> Calibration:
+    """Set `cal`'s thresholds by Learn-then-Test on the threshold part, at `target_risk` and
+    at each of RISK_LEVELS, each sequence started where the fitting part's confidences
+    (`fit_conf`, from a calibrator that did not see them) predict the smallest p-value.
+    Returns `cal` with its thresholds and `fitted` record set."""
     conf = [cal.probability(s) for s in thr_signals]
 
-    def certify(target: float) -> tuple[float, list[dict], float]:
+    def one(target: float) -> tuple[float, list[dict], float]:
         # each target has its own sequence, fixed from the fitting part: the guarantee holds
         # for a target chosen in advance, whichever of them it is
-        begin = sequence_start(fit_conf, fit_right, len(thr_signals), target_risk=target, delta=delta)
+        begin = sequence_start(fit_conf, fit_right, len(thr_signals), target_risk=target, delta=delta) if fit_conf else max(GRID)
         chosen, rows = choose_threshold(conf, thr_right, thr_answerable, target_risk=target, delta=delta, start=begin)
         return chosen, rows, begin
 
-    cal.threshold, table, start = certify(target_risk)
-    cal.thresholds = {f"{t:g}": certify(t)[0] for t in RISK_LEVELS if thr_signals}
-    cal.fitted = {"n_fit": len(fit_signals), "n_threshold": len(thr_signals), "sequence_start": start, "threshold_table": table,
+    cal.target_risk, cal.delta = target_risk, delta
+    cal.threshold, table, start = one(target_risk)
+    cal.thresholds = {f"{t:g}": one(t)[0] for t in RISK_LEVELS if thr_signals}
+    cal.fitted = {"n_fit": len(fit_conf), "n_threshold": len(thr_signals), "sequence_start": start, "threshold_table": table,
                   "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     return cal
 

@@ -1,0 +1,156 @@
+"""A person in the loop, on the fakes (ragqa.review): reviews drawn at random, labels from a
+file, a threshold certified from the reviews and used from the next question on (on SQLite
+and on PostgreSQL), too few reviews saying how many more, alpha spending across attempts,
+withheld questions handed to a person whose answer is returned and reused, and
+`ragqa review` driven by its keys."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from ragqa import RAG
+from ragqa.testing import ExtractiveGenerator, HashEmbedder
+
+N_KNOWN, N_ABSENT = 80, 20
+
+
+@pytest.fixture
+def capitals(tmp_path):
+    """80 made-up countries, one document each; 20 more that no document mentions."""
+    docs = tmp_path / "capitals"
+    docs.mkdir()
+    for i in range(N_KNOWN):
+        (docs / f"land{i:03d}.txt").write_text(f"Land{i:03d}\n\nThe capital of Land{i:03d} is City{i:03d}. "
+                                               f"Land{i:03d} exports grain and copper.\n", encoding="utf-8")
+    return docs
+
+
+def question(i: int) -> str:
+    return f"What is the capital of Land{i:03d}?"
+
+
+def labels(n: int = N_KNOWN + N_ABSENT) -> list[dict]:
+    """In `ragqa eval`'s format: the known ones answerable, the absent ones not."""
+    return [{"question": question(i), "answers": [f"City{i:03d}"] if i < N_KNOWN else [], "answerable": i < N_KNOWN}
+            for i in range(n)]
+
+
+def rag_on(tmp_path, db_url=None, **settings) -> RAG:
+    # no min_confidence: no calibration applies to the fakes, so only reviews can certify
+    return RAG(tmp_path / "index", embedder=HashEmbedder(), generator=ExtractiveGenerator(), min_relevance=0.0,
+               **({"database_url": db_url} if db_url else {}), **settings)
+
+
+def ask_all(rag: RAG, n: int = N_KNOWN + N_ABSENT) -> list:
+    return [rag.ask(question(i)) for i in range(n)]
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_reviews_certify_a_threshold_used_from_the_next_question_on(tmp_path, capitals, db, request):
+    url = request.getfixturevalue("postgres_url") if db == "postgresql" else None
+    with rag_on(tmp_path, url) as rag:
+        rag.ingest([capitals])
+        before = ask_all(rag)
+        assert all(a.abstained and "no calibration applies" in a.reason for a in before)  # uncertified: never answered
+        assert sum(bool(a.draft) for a in before) == 100
+        assert rag.reviews.apply_labels(labels()) == {"labels": 100, "matched": 100, "unmatched": 0}
+        outcome = rag.reviews.certify(target_risk=0.1, delta=0.1, min_grounding=0.5)
+        assert outcome.certified, outcome.message
+        assert outcome.attempt == 1 and outcome.level == pytest.approx(0.05) and outcome.n_fit + outcome.n_test == 100
+        assert 30 <= outcome.n_fit <= 70  # the hash split: about half
+    assert not (tmp_path / "index" / "calibration.json").exists()  # kept in the database, for every server of it
+    with rag_on(tmp_path, url) as other:  # a new process on the same index
+        summary = other.policy.summary()
+        assert summary.startswith("certified on 100 reviews of your questions, ")
+        fresh = other.ask("Which goods does Land007 export?")  # never asked, never reviewed
+        assert not fresh.abstained and "grain and copper" in fresh.answer
+        assert "certified for questions like those asked of this index and reviewed" in fresh.reason
+        assert "at most 10% of the answers given at this threshold are wrong, with probability 90%" in fresh.reason
+        absent = other.ask("Which goods does Land093 export?")  # a country no document mentions
+        assert absent.abstained
+
+
+def test_too_few_reviews_say_how_many_more(tmp_path, capitals):
+    with rag_on(tmp_path) as rag:
+        rag.ingest([capitals])
+        ask_all(rag, 14)
+        for i in range(N_KNOWN, N_KNOWN + 10):
+            rag.ask(question(i))
+        rag.reviews.apply_labels(labels())
+        outcome = rag.reviews.certify(target_risk=0.1, delta=0.1, min_grounding=0.5)
+    assert not outcome.certified and outcome.calibration is not None
+    assert outcome.more is not None and outcome.more > 0
+    assert f"about {outcome.more} more reviews at the error rate seen so far would certify" in outcome.message
+
+
+def test_every_attempt_spends_its_share_of_delta(tmp_path, capitals):
+    with rag_on(tmp_path) as rag:
+        rag.ingest([capitals])
+        ask_all(rag)
+        rag.reviews.apply_labels(labels())
+        levels = [rag.reviews.certify(target_risk=0.1, delta=0.1, min_grounding=0.5).level for _ in range(3)]
+        history = rag.reviews.progress()["attempts"]
+    assert levels == pytest.approx([0.1 / 2, 0.1 / 6, 0.1 / 12])
+    assert [h["attempt"] for h in history] == [1, 2, 3]
+
+
+def test_the_review_sample_is_uniform_over_unreviewed_answers(tmp_path, capitals):
+    with rag_on(tmp_path) as rag:
+        rag.ingest([capitals])
+        asked = ask_all(rag, 6)
+        desk = rag.reviews
+        desk.record(asked[0].id, "right", how="random")
+        rng = random.Random(7)
+        drawn = Counter(desk.next(rng)["id"] for _ in range(2000))
+    assert set(drawn) == {a.id for a in asked[1:]}  # never a reviewed one
+    assert all(330 <= n <= 470 for n in drawn.values()), drawn  # 400 each expected (binomial sd 18)
+
+
+def test_withheld_questions_go_to_a_person_whose_answer_is_returned_and_reused(tmp_path, capitals):
+    with rag_on(tmp_path) as rag:
+        rag.ingest([capitals])
+        withheld = rag.ask(question(3), asker="alice")
+        assert withheld.abstained and withheld.answered_by == "model"
+        desk = rag.reviews
+        assert [q["id"] for q in desk.handoff()] == [withheld.id]
+        assert desk.question(withheld.id)["person_answer"] is None
+        desk.record(withheld.id, "answer", answer="City003", reviewer="bob")
+        assert desk.handoff() == []
+        followed = desk.question(withheld.id)["person_answer"]
+        assert followed["answer"] == "City003" and followed["reviewer"] == "bob"
+        again = rag.ask("what is the capital of land003")  # same words, other case and punctuation
+        assert not again.abstained and again.answered_by == "person" and again.answer == "City003"
+        assert "answered by a person (bob)" in again.reason and again.id is not None
+        assert rag.question_log.get(again.id)["answer"] == "City003"
+        assert rag.reviews.reviews.labelled() == []  # chosen by a person from the hand-off: not a random sample
+        assert desk.reviews.of(withheld.id)["right"] is True  # the draft matched the person's answer
+
+        gone = rag.ask(question(N_KNOWN + 1))
+        desk.record(gone.id, "unanswerable", reviewer="bob")
+        said = rag.ask(question(N_KNOWN + 1))
+    assert said.abstained and said.answered_by == "person" and "do not answer it" in said.reason
+
+
+def test_ragqa_review_takes_one_key_per_verdict(tmp_path, capitals, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ragqa.cli import review as review_cli
+    from ragqa.cli.app import app
+
+    with rag_on(tmp_path) as rag:
+        rag.ingest([capitals])
+        asked = ask_all(rag, 4)
+    monkeypatch.setattr(review_cli, "open_rag", lambda index, **kw: rag_on(tmp_path))
+    result = CliRunner().invoke(app, ["review", "--as", "carol"], input="x\nr\nw\ns\na\nCity999\n")
+    assert result.exit_code == 0, result.output
+    assert "press one of" in result.output and result.output.count("recorded:") == 3
+    assert "only skipped questions are left" in result.output
+    with rag_on(tmp_path) as rag:
+        reviews = [rag.reviews.reviews.of(a.id) for a in asked]
+    done = [r for r in reviews if r is not None]
+    assert sorted(r["verdict"] for r in done) == ["answer", "right", "wrong"]
+    assert all(r["how"] == "random" and r["reviewer"] == "carol" for r in done)
+    assert next(r for r in done if r["verdict"] == "answer")["answer"] == "City999"
