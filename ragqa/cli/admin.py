@@ -1,13 +1,17 @@
-"""`ragqa status`, `ragqa reindex` and `ragqa migrate-vectors`: looking after an index."""
+"""`ragqa status`, `ragqa reindex`, `ragqa migrate-vectors` and `ragqa keys`: looking after an index."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import IndexOpt, app, console, open_rag
+from .common import IndexOpt, app, console, err, open_rag
+
+if TYPE_CHECKING:
+    from ..service.keys import Keys
 
 
 @app.command()
@@ -63,3 +67,44 @@ def migrate_vectors(
     with open_rag(index) as rag:
         described = rag.migrate_vectors(to)
     console.print(f"vectors of {rag.index_dir} now in {described}", highlight=False)
+
+
+keys_app = typer.Typer(help="API keys with roles (ask, review, admin), kept in the index's database as hashes.",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _keys(index: Path | None) -> "Keys":
+    from ..index.db import make_engine
+    from ..service.keys import Keys
+
+    with open_rag(index) as rag:
+        url = rag.settings.resolved_database_url
+    return Keys(make_engine(url))
+
+
+@keys_app.command("add")
+def keys_add(
+    label: Annotated[str, typer.Argument(help="Who or what uses the key (recorded as the asker and reviewer).", show_default=False)],
+    role: Annotated[list[str], typer.Option("--role", "-r", help="ask, review or admin (repeat for several).")],
+    index: IndexOpt = None,
+) -> None:
+    """Make a key; it is printed once and only its hash is kept."""
+    key = _keys(index).add(label, role)
+    console.print(key, highlight=False, markup=False)
+    err.print(f"key for {label!r} with roles {', '.join(sorted(set(role)))}: send it as 'Authorization: Bearer <key>'; "
+              "it is not shown again", highlight=False)
+
+
+@keys_app.command("list")
+def keys_list(index: IndexOpt = None) -> None:
+    """The keys' labels and roles (never the keys)."""
+    for k in _keys(index).list():
+        console.print(f"{k['label']}\t{k['roles']}\t{k['created_at']}", highlight=False, markup=False)
+
+
+@keys_app.command("remove")
+def keys_remove(label: Annotated[str, typer.Argument(help="The key's label.", show_default=False)], index: IndexOpt = None) -> None:
+    """Remove a key: calls with it are refused from then on (within 2 s on a running server)."""
+    _keys(index).remove(label)
+    console.print(f"removed the key {label!r}", highlight=False)

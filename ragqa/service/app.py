@@ -1,6 +1,6 @@
 """`ragqa serve`: the HTTP API (FastAPI on uvicorn), a thin layer over ragqa.rag.RAG.
 
-    GET    /healthz                liveness; the only path open without the API key
+    GET    /healthz                liveness; open without a key (with the page's files)
     GET    /v1/status              index, models, calibration, jobs, question queue
     POST   /v1/ask                 {"question", "top_k"?, "filters"?, "stream"?} -> the Answer of `ragqa ask --json`;
                                    "stream": true -> server-sent events `token`..., then `answer`
@@ -9,6 +9,9 @@
     DELETE /v1/documents/{name}    a document, its chunks, vectors and uploaded file
     GET    /v1/jobs, /v1/jobs/{id} ingestion jobs: queued, running, done, failed (with the reason)
     POST   /v1/chat/completions    OpenAI-compatible (ragqa.service.openai_compat); GET /v1/models
+    GET    /v1/questions/{id}      a logged question, and a person's answer once given
+    /v1/log, /v1/reviews..., /v1/handoff, POST /v1/calibrate: a person in the loop (ragqa.service.review_routes)
+    Keys have roles (ask, review, admin: ragqa.service.keys); a call without its role is a 403 naming it.
     OpenAPI: /openapi.json, /docs
 
 The routes are ragqa.service.routes (one router per kind of use), the state they share
@@ -26,9 +29,9 @@ from fastapi import FastAPI
 from .._version import __version__
 from ..rag import RAG
 from ..settings import Settings
-from . import page
+from . import page, review_routes, routes
 from .guard import ApiKeyMiddleware, BodyLimitMiddleware, install_error_handlers
-from .routes import ROUTERS, UPLOAD_PATH
+from .routes import UPLOAD_PATH
 from .state import Service
 
 
@@ -43,11 +46,11 @@ def create_app(settings: Settings | None = None, *, rag: RAG | None = None, work
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, upload_path=UPLOAD_PATH,
                        upload_bytes=settings.max_upload_bytes)
-    app.add_middleware(ApiKeyMiddleware, key=settings.api_key)  # outermost: no key, nothing read
+    app.add_middleware(ApiKeyMiddleware, keys=service.keys)  # outermost: no key, nothing read
     install_error_handlers(app)
     page.install(app)
 
-    for router in ROUTERS:
+    for router in (*routes.ROUTERS, *review_routes.ROUTERS):
         app.include_router(router)
     return app
 

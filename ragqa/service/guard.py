@@ -6,10 +6,10 @@ Every error body has one shape, the one OpenAI-compatible clients already read:
 
 from __future__ import annotations
 
-import hmac
 import logging
+from typing import Any
 
-from fastapi import HTTPException
+from fastapi import Depends, HTTPException
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -23,6 +23,7 @@ from ..errors import (
     RagqaError,
     TooLargeError,
 )
+from .keys import Key, Keys
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ JSON_BODY_LIMIT = 1 << 20  # questions and chat requests; uploads have their own
 MULTIPART_SLACK = 64 << 10  # multipart headers and boundaries around an uploaded file
 
 INTERNAL_MESSAGE = "internal error; the server log has the details"
-TYPES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+TYPES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          413: "too_large", 422: "invalid_request", 503: "busy", 500: "internal"}
 
 
@@ -108,22 +109,44 @@ class RequestTooLarge(HTTPException):
 
 
 class ApiKeyMiddleware:
-    """With a key set, every request but OPEN_PATHS needs `Authorization: Bearer <key>`."""
+    """With any key (RAGQA_API_KEY, or keys made with `ragqa keys add`), every request but
+    OPEN_PATHS needs `Authorization: Bearer <key>`; the key found (its label and roles) is
+    put in the request's state for the routes' role checks (`needs`) and the question log."""
 
-    def __init__(self, app, key: str | None):
+    def __init__(self, app, keys: Keys):
         self.app = app
-        self.key = key.encode() if key else None
+        self.keys = keys
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or self.key is None or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or not self.keys.required():
             return await self.app(scope, receive, send)
         auth = dict(scope["headers"]).get(b"authorization", b"")
         scheme, _, token = auth.partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key):
+        key = self.keys.lookup(token.strip()) if scheme.lower() == b"bearer" and token.strip() else None
+        if key is not None:
+            scope.setdefault("state", {})["ragqa_key"] = key
             return await self.app(scope, receive, send)
         response = error_response(401, "missing or wrong API key: send the header Authorization: Bearer <key>",
                                   {"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
+
+
+def caller(request: Request) -> Key | None:
+    """The key the request came with (None: the API is open, no key exists)."""
+    return getattr(request.state, "ragqa_key", None)
+
+
+def needs(role: str) -> Any:
+    """A router dependency: the caller's key has `role` (or admin), else 403 naming it."""
+
+    def check(request: Request) -> None:
+        key = caller(request)
+        if key is not None and not key.may(role):
+            raise HTTPException(403, f"the key {key.label!r} lacks the role {role!r}, which {request.method} "
+                                     f"{request.url.path} needs (it has: {', '.join(sorted(key.roles))}); "
+                                     f"make one with `ragqa keys add LABEL --role {role}`")
+
+    return Depends(check)
 
 
 class BodyLimitMiddleware:

@@ -5,7 +5,10 @@
     ask_routes       POST /v1/ask, GET /v1/models, POST /v1/chat/completions
     document_routes  POST, GET /v1/documents, DELETE /v1/documents/{name}
     job_routes       GET /v1/jobs, GET /v1/jobs/{id}
-    status_routes    GET /v1/status"""
+    status_routes    GET /v1/status
+    ragqa.service.review_routes: the question log, reviews, the hand-off, certifying
+
+Each router names the role a key needs for it (ragqa.service.keys): ask, review or admin."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._version import __version__
 from ..rag import MAX_QUESTION_CHARS
 from ..types import Answer
+from .guard import caller, needs
 from .jobs import STATES
 from .openai_compat import ChatRequest, ChunkStream, completion
 from .scheduler import Ticket
@@ -34,6 +38,12 @@ def get_service(request: Request) -> Service:
 
 
 Svc = Annotated[Service, Depends(get_service)]
+
+
+def asker(request: Request) -> str | None:
+    """Who asked, for the question log: the key's label, never the key."""
+    key = caller(request)
+    return key.label if key is not None else None
 
 
 class FiltersModel(BaseModel):
@@ -59,11 +69,11 @@ class AskRequest(BaseModel):
                                             "alone for retrieval (the answer's retrieval_query)")
 
 
-health_routes = APIRouter()
-ask_routes = APIRouter()
-document_routes = APIRouter()
-job_routes = APIRouter()
-status_routes = APIRouter()
+health_routes = APIRouter()  # open
+ask_routes = APIRouter(dependencies=[needs("ask")])
+document_routes = APIRouter(dependencies=[needs("admin")])
+job_routes = APIRouter(dependencies=[needs("admin")])
+status_routes = APIRouter(dependencies=[needs("ask")])
 ROUTERS = (health_routes, ask_routes, document_routes, job_routes, status_routes)
 
 
@@ -78,12 +88,12 @@ def status(service: Svc) -> dict[str, Any]:
 
 
 @ask_routes.post("/v1/ask", responses={200: {"description": "the Answer; with stream, text/event-stream"}})
-async def ask(service: Svc, req: AskRequest) -> Response:
+async def ask(service: Svc, req: AskRequest, request: Request) -> Response:
     filters = req.filters.model_dump() if req.filters else None
     history = [(t.question, t.answer) for t in req.history]
 
     def produce() -> Iterator[str | Answer]:
-        return answer_stream(service.rag, req.question, history, req.top_k, filters, interface="http")
+        return answer_stream(service.rag, req.question, history, req.top_k, filters, interface="http", asker=asker(request))
 
     if req.stream:
         return await stream(service.scheduler, produce, encode_ask, lambda body: sse("error", body))
@@ -97,14 +107,14 @@ def models(service: Svc) -> dict[str, Any]:
 
 
 @ask_routes.post("/v1/chat/completions")
-async def chat_completions(service: Svc, req: ChatRequest) -> Response:
+async def chat_completions(service: Svc, req: ChatRequest, request: Request) -> Response:
     rag = service.rag
     question, history = req.question_and_history()
     options = req.ragqa
     top_k, filters = (options.top_k, options.filters) if options else (None, None)
 
     def produce() -> Iterator[str | Answer]:
-        return answer_stream(rag, question, history, top_k, filters, interface="openai")
+        return answer_stream(rag, question, history, top_k, filters, interface="openai", asker=asker(request))
 
     model = req.model or service.model_name
     if req.stream:

@@ -11,9 +11,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from ..errors import IndexNotFoundError, RagqaError
+from ..index.db import make_engine
 from ..rag import RAG, embedder_for
 from ..settings import Settings
 from .jobs import IngestJobs
+from .keys import Keys
 from .scheduler import Scheduler, Ticket
 from .worker import Worker
 from .yielding import YieldingEmbedder
@@ -29,7 +31,9 @@ class Service:
         self.rag = rag or RAG(settings=settings)
         self.admin = RAG(settings=settings)
         self.jobs = IngestJobs(settings)
+        self.keys = Keys(make_engine(settings.resolved_database_url), settings.api_key)
         self.admin_lock = threading.Lock()
+        self.drawn: set[int] = set()  # questions /v1/reviews/next drew at random, not yet reviewed
         self.scheduler = Scheduler(settings.ask_queue, settings.ask_timeout)
         self.model_name = "ragqa"
         self.worker: Worker | None = None
@@ -66,6 +70,7 @@ class Service:
             self.rag.close()
             self.admin.close()
             self.jobs.close()
+            self.keys.engine.dispose()
 
     def status(self) -> dict[str, Any]:
         with self.admin_lock:
