@@ -25,6 +25,8 @@ FACT = ("The Kellan Island lighthouse was finished in 1887. Its first keeper was
         "who kept the light burning for forty years.\n")
 HOSTILE = ("The Orrin Vale observatory <b>opened</b> in 1904, with a telescope built by Ida Brandt "
            "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\">.\n")
+HARBOUR = ("The Brennock harbour wall was built in 1852 to a design by the engineer Tobias Renn. It is 640 metres "
+           "long and shelters the fishing fleet from the westerly gales.\n")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
@@ -209,3 +211,54 @@ def test_with_the_bundled_calibration_the_page_says_no_threshold_is_certified(tm
         proc.terminate()
         proc.wait(60)
         log.close()
+
+
+def test_a_person_reviews_three_answers_and_answers_a_withheld_question(server, browser, tmp_path):
+    """The Review panel: three answers drawn at random judged with one key each (counted for
+    certification), a withheld question answered from the hand-off list, and the asker
+    then given the person's answer."""
+    from selenium.webdriver.common.by import By
+
+    url = server["url"]
+    job = httpx.post(url + "/v1/documents", headers=AUTH,
+                     files={"file": ("harbour.txt", HARBOUR.encode(), "text/plain")}).json()["job"]
+    wait_for(lambda: httpx.get(url + f"/v1/jobs/{job['id']}", headers=AUTH).json()["state"] == "done", 120, "the upload")
+    for q in ("When was the Brennock harbour wall built?", "Who designed the Brennock harbour wall?",
+              "How long is the Brennock harbour wall?", "What does the Brennock harbour shelter?"):
+        httpx.post(url + "/v1/ask", headers=AUTH, json={"question": q}, timeout=120).raise_for_status()
+    withheld = httpx.post(url + "/v1/ask", headers=AUTH, timeout=120,
+                          json={"question": "What is the melting point of tungsten?"}).json()
+    assert withheld["abstained"] and withheld["id"]
+    before = httpx.get(url + "/v1/reviews/progress", headers=AUTH).json()["by_how"]["random"]
+
+    d = browser
+    d.get(url + "/")
+    d.execute_script(f"sessionStorage.setItem('ragqa-api-key', '{KEY}')")
+    d.get(url + "/")
+    d.find_element(By.ID, "review-start").click()
+    item = d.find_element(By.ID, "review-item")
+    wait_for(lambda: item.is_displayed(), 30, "an answer to review")
+    for key in ("r", "w", "n"):
+        shown = item.get_attribute("data-id")
+        assert item.find_element(By.CSS_SELECTOR, ".q").text and item.find_element(By.CSS_SELECTOR, ".draft-text").text
+        assert item.find_element(By.CSS_SELECTOR, ".reason").text.startswith("Why: ")  # the draft, and why
+        item.send_keys(key)
+        wait_for(lambda shown=shown: not item.is_displayed() or item.get_attribute("data-id") != shown
+                 or visible_text(d, "#review-error"), 30, f"the next answer after {key!r}")
+        assert not visible_text(d, "#review-error")
+    progress = httpx.get(url + "/v1/reviews/progress", headers=AUTH).json()
+    assert progress["by_how"]["random"] == before + 3  # drawn at random: they count for certification
+    assert "reviews of this model's answers" in visible_text(d, "#review-progress")
+
+    # the withheld question, answered from the hand-off list
+    row = next(li for li in d.find_elements(By.CSS_SELECTOR, "#handoff li") if "tungsten" in li.text)
+    row.find_element(By.TAG_NAME, "input").send_keys("3422 °C")
+    row.find_element(By.CSS_SELECTOR, "button:not(.plain)").click()
+    wait_for(lambda: "tungsten" not in visible_text(d, "#handoff"), 30, "the question gone from the hand-off")
+    followed = httpx.get(url + f"/v1/questions/{withheld['id']}", headers=AUTH).json()
+    assert followed["person_answer"]["answer"] == "3422 °C"
+    turn = ask(d, "What is the melting point of tungsten?")  # asked again: the person's answer
+    assert "Answered by a person" in turn.find_element(By.CSS_SELECTOR, ".outcome").text
+    assert "3422 °C" in turn.find_element(By.CSS_SELECTOR, ".draft").text
+    assert not turn.find_element(By.CSS_SELECTOR, ".confidence").is_displayed()  # no model confidence to show
+    d.save_screenshot(str(shots(tmp_path) / "review.png"))

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 NONE_GIVEN = 1.01  # a threshold above every confidence: no draft is given as an answer
 UNVERIFIED = (": no calibration applies to these models, so the draft is unverified and not given as an answer: "
-              "certify a threshold for them (`ragqa calibrate`), or set RAGQA_MIN_CONFIDENCE to a threshold of your own")
+              "review answers (`ragqa review`, or the page's Review panel; with none wrong, about 60 reviews certify "
+              "a 10% target risk) and certify a threshold from them (`ragqa calibrate --reviews`), or set "
+              "RAGQA_MIN_CONFIDENCE to a threshold of your own")
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,8 @@ class Policy:
         if cal is None:
             why = f" ({self.warning})" if self.warning else ""
             given = (f"your threshold {self.user_threshold:g} (RAGQA_MIN_CONFIDENCE) decides" if self.user_threshold is not None
-                     else "drafts are withheld as unverified: certify a threshold (`ragqa calibrate`) or set RAGQA_MIN_CONFIDENCE")
+                     else "drafts are withheld as unverified: review answers (`ragqa review`) and certify a threshold "
+                          "from them (`ragqa calibrate --reviews`), or set RAGQA_MIN_CONFIDENCE")
             return f"none: confidence is uncalibrated{why}; {given}"
         m = cal.fitted.get("measured", {})
         others = ", ".join(f"{t}: {v:.3f}" if v <= 1 else f"{t}: none" for t, v in cal.thresholds.items())

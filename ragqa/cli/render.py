@@ -14,6 +14,9 @@ from ..types import Answer, where
 
 def answer_footer(console: Console, answer: Answer) -> None:
     """Everything under the streamed text: verdict, citations or closest sources, why."""
+    if answer.answered_by == "person":
+        console.print(Text(f"Why: {answer.reason}", style="green" if not answer.abstained else "yellow"))
+        return
     if answer.abstained:
         console.print(Text(answer.answer, style="bold yellow"))
         if answer.draft:
@@ -24,6 +27,9 @@ def answer_footer(console: Console, answer: Answer) -> None:
             for n, hit in enumerate(answer.sources, start=1):
                 snippet = " ".join(hit.chunk.text.split())[:160]
                 console.print(Text(f"  [{n}] {where(hit.chunk.document, hit.chunk.page)} (score {hit.score:.2f}): {snippet}…", style="dim"))
+        if answer.id is not None:
+            console.print(Text(f"Logged as question {answer.id}: a person can answer it (`ragqa review --handoff`, or the "
+                               f"page's Review panel); asked again, their answer is given.", style="dim"))
     else:
         for c in answer.citations:
             line = Text(f"  [{c.n}] ", style="bold cyan")

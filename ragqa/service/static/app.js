@@ -1,5 +1,5 @@
-// ragqa's page: ask (the draft streams in, then the verdict and its evidence), documents,
-// status. No library, no build step. Document text is untrusted: everything from the
+// ragqa's page: ask (the draft streams in, then the verdict and its evidence), review
+// (answers drawn at random, judged with one key; withheld questions answered), documents, status. No library, no build step. Document text is untrusted: everything from the
 // server is put on the page as text (textContent, text nodes), never as HTML.
 "use strict";
 
@@ -32,6 +32,8 @@ async function explain(response) {
     case 401:
       showKeyForm();
       return "This server needs its API key: enter it above, then try again.";
+    case 403:
+      return "This key may not do that: " + detail;
     case 413:
       return "That is larger than this server accepts. " + detail;
     case 422:
@@ -139,13 +141,37 @@ function render(turn, a) {
   const verdict = $(".verdict", turn);
   verdict.hidden = false;
   const outcome = $(".outcome", verdict);
-  outcome.textContent = a.abstained ? "Withheld: ragqa cannot answer this from these documents." : "Answered";
+  outcome.textContent = a.answered_by === "person" ? (a.abstained ? "A person found that the documents do not answer this."
+    : "Answered by a person") : a.abstained ? "Withheld: ragqa cannot answer this from these documents." : "Answered";
   outcome.className = "outcome " + (a.abstained ? "withheld" : "answered");
   $(".reason", verdict).textContent = "Why: " + a.reason;
-  renderConfidence($(".confidence", verdict), a);
+  const box = $(".confidence", verdict);
+  box.hidden = a.answered_by === "person";  // a person's answer has no model confidence
+  if (!box.hidden) renderConfidence(box, a);
   renderSignals($(".signals tbody", verdict), a.signals || {});
   renderCitations($(".citations", verdict), a);
   renderSources($(".sources ol", verdict), a.sources || []);
+  if (a.abstained && a.answered_by !== "person" && a.id) offerFollowUp(verdict, a.id);
+}
+
+// A withheld question goes to a person (the review panel's hand-off): the asker can look for their answer.
+function offerFollowUp(verdict, id) {
+  const box = el("p", null, "follow");
+  const check = el("button", "Has a person answered?", "plain");
+  check.type = "button";
+  const said = el("span", "", "person");
+  check.addEventListener("click", async () => {
+    try {
+      const q = await (await api("/v1/questions/" + id)).json();
+      const p = q.person_answer;
+      said.textContent = !p ? " Not yet: it is waiting for a person." : p.verdict === "unanswerable"
+        ? " A person found that the documents do not answer it." : " A person answered: " + p.answer;
+    } catch (e) {
+      said.textContent = " " + e.message;
+    }
+  });
+  box.append(check, said);
+  verdict.append(box);
 }
 
 function renderConfidence(box, a) {
@@ -294,6 +320,126 @@ function setUpDropZone() {
   });
 }
 
+// --- review ------------------------------------------------------------------------
+
+let reviewing = null;  // the question under review, drawn at random by the server
+
+async function loadProgress() {
+  try {
+    const p = await (await api("/v1/reviews/progress")).json();
+    $("#review-progress").textContent = p.reviews_for_these_models + " reviews of this model's answers (" + p.wrong +
+      " wrong) · " + p.unreviewed + " not yet reviewed · " + p.handoff_open + " withheld, waiting for a person";
+  } catch (e) {
+    $("#review-progress").textContent = e.message;
+  }
+}
+
+async function nextReview() {
+  showError("#review-error", "");
+  try {
+    const body = await (await api("/v1/reviews/next")).json();
+    reviewing = body.question;
+    const item = $("#review-item");
+    if (!reviewing) {
+      item.hidden = true;
+      $("#review-progress").textContent = "Every answer has been reviewed.";
+      return;
+    }
+    item.dataset.id = reviewing.id;
+    $(".q", item).textContent = reviewing.question;
+    $(".draft-text", item).textContent = reviewing.draft;
+    const outcome = $(".outcome", item);
+    outcome.textContent = reviewing.abstained ? "ragqa withheld it" : "ragqa answered with it";
+    outcome.className = "outcome " + (reviewing.abstained ? "withheld" : "answered");
+    $(".reason", item).textContent = "Why: " + reviewing.reason;
+    renderCitations($(".citations", item), { citations: reviewing.citations, sources: reviewing.sources,
+      abstained: reviewing.abstained });
+    $("#review-answer").value = "";
+    item.hidden = false;
+    item.focus();
+  } catch (e) {
+    showError("#review-error", e.message);
+  }
+}
+
+async function sendReview(question_id, verdict, answer, drawn) {
+  const body = { question_id, verdict, drawn };
+  if (answer) body.answer = answer;
+  await api("/v1/reviews", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body) });
+}
+
+async function judge(verdict, answer) {
+  if (!reviewing) return;
+  try {
+    if (verdict !== "skip") await sendReview(reviewing.id, verdict, answer, true);
+    await nextReview();
+    loadProgress();
+    loadHandoff();
+  } catch (e) {
+    showError("#review-error", e.message);
+  }
+}
+
+async function loadHandoff() {
+  const list = $("#handoff");
+  try {
+    const body = await (await api("/v1/handoff?limit=20")).json();
+    list.replaceChildren();
+    for (const q of body.questions) {
+      const item = el("li");
+      const form = el("form", null, "row");
+      const input = el("input");
+      input.type = "text";
+      input.maxLength = 4000;
+      input.setAttribute("aria-label", "Your answer to: " + q.question);
+      input.placeholder = "your answer";
+      const save = el("button", "Answer");
+      const none = el("button", "Not in the documents", "plain");
+      none.type = "button";
+      form.append(input, save, none);
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        if (input.value.trim()) await answerHandoff(q.id, "answer", input.value.trim());
+      });
+      none.addEventListener("click", () => answerHandoff(q.id, "unanswerable"));
+      item.append(el("div", q.question, "q"), el("div", q.draft ? "ragqa's withheld draft: " + q.draft : "no draft", "hint"),
+        form);
+      list.append(item);
+    }
+    if (!body.questions.length) list.append(el("li", "None."));
+  } catch (e) {
+    list.replaceChildren(el("li", e.message));
+  }
+}
+
+async function answerHandoff(id, verdict, answer) {
+  try {
+    await sendReview(id, verdict, answer, false);
+  } catch (e) {
+    showError("#review-error", e.message);
+  }
+  loadHandoff();
+  loadProgress();
+}
+
+function setUpReview() {
+  $("#review-start").addEventListener("click", nextReview);
+  for (const b of document.querySelectorAll("#review-item [data-verdict]")) {
+    b.addEventListener("click", () => judge(b.dataset.verdict));
+  }
+  $("#review-answer-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const typed = $("#review-answer").value.trim();
+    if (typed) judge("answer", typed);
+  });
+  $("#review-item").addEventListener("keydown", (e) => {
+    if (e.target.tagName === "INPUT") return;
+    const verdict = { r: "right", w: "wrong", n: "unanswerable", s: "skip" }[e.key];
+    if (verdict) { e.preventDefault(); judge(verdict); }
+  });
+}
+
 // --- status ------------------------------------------------------------------------
 
 async function loadStatus() {
@@ -323,8 +469,13 @@ document.addEventListener("DOMContentLoaded", () => {
     $("#key-form").hidden = true;
     loadDocuments();
     loadStatus();
+    loadProgress();
+    loadHandoff();
   });
   setUpDropZone();
+  setUpReview();
   loadDocuments();
   loadStatus();
+  loadProgress();
+  loadHandoff();
 });
