@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..answer.policy import hard_check
@@ -177,26 +177,45 @@ def fit(fit_signals: Sequence[dict], fit_right: Sequence[bool], thr_signals: Seq
 
 def certify(cal: Calibration, fit_conf: Sequence[float], fit_right: Sequence[bool], thr_signals: Sequence[dict],
             thr_right: Sequence[bool], thr_answerable: Sequence[bool] | None = None, *, target_risk: float,
-            delta: float) -> Calibration:
+            delta: float, start: Callable[[float], float] | None = None) -> Calibration:
     """Set `cal`'s thresholds by Learn-then-Test on the threshold part, at `target_risk` and
     at each of RISK_LEVELS, each sequence started where the fitting part's confidences
-    (`fit_conf`, from a calibrator that did not see them) predict the smallest p-value.
-    Returns `cal` with its thresholds and `fitted` record set."""
+    (`fit_conf`, from a calibrator that did not see them) predict the smallest p-value, or
+    where `start(target)` says (fixed without the threshold part). Returns `cal` with its
+    thresholds and `fitted` record set."""
     conf = [cal.probability(s) for s in thr_signals]
 
     def one(target: float) -> tuple[float, list[dict], float]:
         # each target has its own sequence, fixed from the fitting part: the guarantee holds
         # for a target chosen in advance, whichever of them it is
-        begin = sequence_start(fit_conf, fit_right, len(thr_signals), target_risk=target, delta=delta) if fit_conf else max(GRID)
+        begin = (start(target) if start is not None else
+                 sequence_start(fit_conf, fit_right, len(thr_signals), target_risk=target, delta=delta) if fit_conf
+                 else max(GRID))
         chosen, rows = choose_threshold(conf, thr_right, thr_answerable, target_risk=target, delta=delta, start=begin)
         return chosen, rows, begin
 
     cal.target_risk, cal.delta = target_risk, delta
-    cal.threshold, table, start = one(target_risk)
+    cal.threshold, table, began = one(target_risk)
     cal.thresholds = {f"{t:g}": one(t)[0] for t in RISK_LEVELS if thr_signals}
-    cal.fitted = {"n_fit": len(fit_conf), "n_threshold": len(thr_signals), "sequence_start": start, "threshold_table": table,
+    cal.fitted = {"n_fit": len(fit_conf), "n_threshold": len(thr_signals), "sequence_start": began, "threshold_table": table,
                   "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     return cal
+
+
+def table_start(table: Sequence[dict], n_table: int, n: int, target_risk: float, grid: Sequence[float] = GRID) -> float:
+    """Where a sequence on n new rows starts, predicted from an earlier certification's
+    threshold table (rows of `choose_threshold` on n_table rows): the grid threshold with
+    the smallest predicted p-value, as `sequence_start` does from a fitting part."""
+    best, best_p = max(grid), 2.0
+    for row in sorted(table, key=lambda r: -r["threshold"]):
+        if not row.get("answered") or row["threshold"] not in grid:
+            continue
+        n_exp = row["answered"] / max(1, n_table) * n
+        k_exp = row["wrong"] / row["answered"] * n_exp
+        p = binom_tail(math.floor(k_exp), max(1, round(n_exp)), target_risk)
+        if p < best_p - 1e-12:
+            best, best_p = row["threshold"], p
+    return best
 
 
 def split(rows: Sequence[dict], seed: int = 0) -> tuple[list[dict], list[dict]]:
