@@ -53,6 +53,8 @@ BY_HAND = {
     "bench_llama_build": "needs two llama-cpp-python builds: python -m bench.bench_llama_build NAME=PYTHON NAME=PYTHON",
     "fusion_report": "reads a labelled question file and its index: python -m bench.fusion_report QUESTIONS.jsonl INDEX",
     "signals_report": "reads the answers.jsonl of `ragqa calibrate`: python -m bench.signals_report ANSWERS.jsonl",
+    "bench_reviews": "reads held-out answers.jsonl of `ragqa calibrate` and the shipped calibration: "
+                     "python -m bench.bench_reviews ANSWERS.jsonl --prior CALIBRATION.json",
 }
 
 

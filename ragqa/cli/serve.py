@@ -10,6 +10,7 @@ from .common import IndexOpt, ModelOpt, app, err, open_rag
 
 if TYPE_CHECKING:
     from ..service.jobs import Job
+    from ..settings import Settings
 
 
 @app.command()
@@ -38,10 +39,21 @@ def serve(
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
-    if not loopback and not settings.api_key:
-        err.print(f"[yellow]warning:[/] listening on {host} without RAGQA_API_KEY: anyone who can reach this "
-                  "port can read and change the index", highlight=False, soft_wrap=True)
+    if not loopback and not _any_key(settings):
+        err.print(f"[yellow]warning:[/] listening on {host} without an API key (RAGQA_API_KEY, or `ragqa keys add`): "
+                  "anyone who can reach this port can read and change the index", highlight=False, soft_wrap=True)
     run_server(settings, host=host, port=port, worker=worker, log_level=log_level)
+
+
+def _any_key(settings: Settings) -> bool:
+    from ..index.db import make_engine
+    from ..service.keys import Keys
+
+    keys = Keys(make_engine(settings.resolved_database_url), settings.api_key)
+    try:
+        return keys.required()
+    finally:
+        keys.engine.dispose()
 
 
 @app.command("worker")
