@@ -46,7 +46,7 @@ def test_risk_guarantee_holds_across_draws():
         true_risk = (1 - t) / 2 if t <= 1 else 0.0
         failures += true_risk > 0.1
     assert failures / 300 <= 0.1
-    assert chosen > 150  # and it is not vacuous: most draws do answer something (203 of 300 when written)
+    assert chosen > 150  # and it is not vacuous: most draws do answer something (199 of 300 when written, 8 failures)
 
 
 def test_sequence_starts_where_the_fitting_part_predicts_the_surest_rejection():

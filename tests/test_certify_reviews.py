@@ -64,7 +64,7 @@ def test_re_certifying_as_reviews_accumulate_keeps_the_guarantee():
         violated += bad
         certified += got
     assert violated / people <= delta
-    assert certified >= people * 0.6  # not vacuous (33 of 40 when written, none violated)
+    assert certified >= people * 0.6  # not vacuous (30 of 40 when written, none violated)
 
 
 def test_with_a_prior_every_review_tests_it_and_fewer_reviews_certify():
@@ -86,4 +86,4 @@ def test_with_a_prior_every_review_tests_it_and_fewer_reviews_certify():
         assert anew.n_fit + anew.n_test == 80 and anew.n_fit > 0
         got[True] += with_prior.certified
         got[False] += anew.certified
-    assert got[True] > got[False]  # 15 of 20 against 5 when written
+    assert got[True] > got[False]  # 13 of 20 against 4 when written

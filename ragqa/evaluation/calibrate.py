@@ -12,7 +12,8 @@ whether its draft was right. It takes two disjoint parts of them:
    (n_t answered, k_t wrong among them). Thresholds are tested from high to low, each at
    level delta, and testing stops at the first that is not rejected; the lowest rejected
    one is kept. The sequence starts at the grid point where the first part predicts the
-   smallest p-value, so it is fixed before the second part is looked at, which is what the guarantee needs: with probability at
+   likeliest rejection (`start_at`), so it is fixed before the second part is looked at,
+   which is what the guarantee needs: with probability at
    least 1 - delta over the draw of the second part, the selective risk on new questions
    of the same kind is at most the target. When no threshold is rejected, the threshold
    is above every confidence: ragqa abstains rather than break the promise.
@@ -56,21 +57,42 @@ def min_answers(target_risk: float, delta: float) -> int:
 
 def sequence_start(fit_confidence: Sequence[float], fit_right: Sequence[bool], n_threshold: int, *,
                    target_risk: float, delta: float, grid: Sequence[float] = GRID) -> float:
-    """Where fixed-sequence testing starts: the grid threshold with the smallest p-value
-    that the fitting part predicts for the threshold part (its share answered and its
-    error rate, scaled to n_threshold); the highest such threshold on ties. Only the
-    fitting part is read, so the sequence is fixed before the threshold part is seen."""
+    """Where fixed-sequence testing starts: the grid threshold at which the threshold part
+    (n_threshold rows) is likeliest to reject "risk > target", predicted from the fitting
+    part (`start_at`). Only the fitting part is read, so the sequence is fixed before the
+    threshold part is seen."""
     n = max(1, len(fit_confidence))
-    best, best_p = max(grid), 2.0
+    points = []
     for t in sorted(grid, reverse=True):
         answered = [r for c, r in zip(fit_confidence, fit_right) if c >= t]
-        if not answered:
+        points.append((t, len(answered) / n, len(answered) - sum(bool(r) for r in answered), len(answered)))
+    return start_at(points, n_threshold, target_risk, delta, max(grid))
+
+
+def start_at(points: Sequence[tuple[float, float, int, int]], n: int, target_risk: float, delta: float, top: float) -> float:
+    """The threshold, of (threshold, share answered, wrong, answered) predictions, with the
+    highest chance that n new rows reject "risk > target" at level delta: the chance that
+    Binom(n share, r) errors stay at or below the most a rejection allows, with the error
+    rate r shrunk toward 1/2 ((wrong + 1) / (answered + 2)) so that a few lucky answers at
+    a high threshold do not look like a sure thing; the highest threshold on ties.
+
+    (It was the smallest predicted p-value, which favoured high thresholds with few answers:
+    Qwen 0.5B's sequence started at 0.85 with 39 answers and failed there while 0.60 to 0.80
+    would have passed; docs/readers.md.)"""
+    import numpy as np
+    from scipy.stats import binom
+
+    best, best_power = top, 0.0
+    for t, share, wrong, answered in sorted(points, key=lambda p: -p[0]):
+        m = round(share * n)
+        if not answered or m < 1:
             continue
-        n_exp = len(answered) / n * n_threshold
-        k_exp = (len(answered) - sum(bool(r) for r in answered)) / len(answered) * n_exp
-        p = binom_tail(math.floor(k_exp), max(1, round(n_exp)), target_risk)
-        if p < best_p - 1e-12:
-            best, best_p = t, p
+        allowed = int(np.count_nonzero(binom.cdf(np.arange(m + 1), m, target_risk) <= delta)) - 1  # cdf rises with k
+        if allowed < 0:
+            continue
+        power = float(binom.cdf(allowed, m, (wrong + 1) / (answered + 2)))
+        if power > best_power + 1e-12:
+            best, best_power = t, power
     return best
 
 
@@ -202,20 +224,14 @@ def certify(cal: Calibration, fit_conf: Sequence[float], fit_right: Sequence[boo
     return cal
 
 
-def table_start(table: Sequence[dict], n_table: int, n: int, target_risk: float, grid: Sequence[float] = GRID) -> float:
+def table_start(table: Sequence[dict], n_table: int, n: int, target_risk: float, delta: float,
+                grid: Sequence[float] = GRID) -> float:
     """Where a sequence on n new rows starts, predicted from an earlier certification's
-    threshold table (rows of `choose_threshold` on n_table rows): the grid threshold with
-    the smallest predicted p-value, as `sequence_start` does from a fitting part."""
-    best, best_p = max(grid), 2.0
-    for row in sorted(table, key=lambda r: -r["threshold"]):
-        if not row.get("answered") or row["threshold"] not in grid:
-            continue
-        n_exp = row["answered"] / max(1, n_table) * n
-        k_exp = row["wrong"] / row["answered"] * n_exp
-        p = binom_tail(math.floor(k_exp), max(1, round(n_exp)), target_risk)
-        if p < best_p - 1e-12:
-            best, best_p = row["threshold"], p
-    return best
+    threshold table (rows of `choose_threshold` on n_table rows), as `sequence_start` does
+    from a fitting part."""
+    points = [(r["threshold"], r["answered"] / max(1, n_table), int(r["wrong"]), int(r["answered"]))
+              for r in table if r.get("answered") and r["threshold"] in grid]
+    return start_at(points, n, target_risk, delta, max(grid))
 
 
 def split(rows: Sequence[dict], seed: int = 0) -> tuple[list[dict], list[dict]]:

@@ -105,7 +105,7 @@ def certify(rows: Sequence[dict[str, Any]], *, target_risk: float, delta: float,
         n_table, n_test = int(prior.fitted.get("n_threshold") or 0), len(test_rows)
 
         def start(target: float) -> float:
-            return C.table_start(table or [], n_table, n_test, target)
+            return C.table_start(table or [], n_table, n_test, target, alpha)
 
         cal = C.certify(cal, fit_conf, fit_right, [r["signals"] for r in test_rows], [r["right"] for r in test_rows], ok,
                         target_risk=target_risk, delta=alpha, start=start if table else None)
