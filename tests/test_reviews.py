@@ -67,7 +67,8 @@ def test_reviews_certify_a_threshold_used_from_the_next_question_on(tmp_path, ca
         assert summary.startswith("certified on 100 reviews of your questions, ")
         fresh = other.ask("Which goods does Land007 export?")  # never asked, never reviewed
         assert not fresh.abstained and "grain and copper" in fresh.answer
-        assert "certified for questions like those asked of this index and reviewed" in fresh.reason
+        assert "certified on 100 reviews of your questions, " in fresh.reason
+        assert "for questions like those asked of this index and reviewed" in fresh.reason
         assert "at most 10% of the answers given at this threshold are wrong, with probability 90%" in fresh.reason
         absent = other.ask("Which goods does Land093 export?")  # a country no document mentions
         assert absent.abstained

@@ -165,8 +165,9 @@ class Policy:
         if cal is None or self.user_threshold is not None or self.threshold > 1:
             return None
         kind = cal.fitted.get("certified_for", {}).get("in_words")
-        return (f"certified{' for ' + kind if kind else ''}: at most {self.target_risk:.0%} of the answers given at "
-                f"this threshold are wrong, with probability {1 - cal.delta:.0%}")
+        where = cal.fitted.get("provenance")  # e.g. "on 212 reviews of your questions, 2026-12-09"
+        return (f"certified{' ' + where if where else ''}{' for ' + kind if kind else ''}: at most {self.target_risk:.0%} "
+                f"of the answers given at this threshold are wrong, with probability {1 - cal.delta:.0%}")
 
     def describe(self) -> str:
         """The confidence and threshold in use, in one short line (the question log's record)."""

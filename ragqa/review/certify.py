@@ -123,6 +123,7 @@ def certify(rows: Sequence[dict[str, Any]], *, target_risk: float, delta: float,
     when = (today or dt.date.today()).isoformat()
     cal.fitted.update({
         "source": (f"{'certified' if certified else 'fitted, not certified,'} on {len(rows)} reviews of your questions, {when}"),
+        "provenance": f"on {len(rows)} reviews of your questions, {when}",
         "certified_for": {"kinds": ["reviewed"], "in_words": "questions like those asked of this index and reviewed"},
         "reviews": {k: v for k, v in common.items()},
         "measured": {"n_fit": len(fit_rows), "n_threshold": len(test_rows)},
