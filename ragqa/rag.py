@@ -340,11 +340,20 @@ class RAG:
             "vector_store": store.vector_store, "vector_index": vector_index,
             "embedder": store.manifest.get("embedder"), "chunking": store.manifest.get("chunking"),
             "model": str(s.model_path or "default (SmolLM2-135M-Instruct Q4_1)"),
-            "calibration": self._calibration_summary(),
+            "calibration": self._calibration_summary(), "people": self._people(),
             "llama_cpp": llama_check.system_info(), "cpu": llama_check.cpu(),
             "created_at": store.manifest.get("created_at"), "ragqa_version": store.manifest.get("ragqa_version"),
             "bytes_on_disk": sizes,
         }
+
+    def _people(self) -> dict[str, Any]:
+        """The person in the loop at a glance: questions logged, reviews, withheld questions waiting."""
+        try:
+            desk = self.reviews
+            return {"questions_logged": self.question_log.count(), "reviews": desk.reviews.counts(),
+                    "withheld_waiting_for_a_person": len(desk.handoff(None))}
+        except Exception as e:  # a database that cannot be read: status still works
+            return {"unknown": str(e)}
 
     def _calibration_summary(self) -> str:
         try:

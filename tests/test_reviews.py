@@ -117,6 +117,7 @@ def test_withheld_questions_go_to_a_person_whose_answer_is_returned_and_reused(t
         assert withheld.abstained and withheld.answered_by == "model"
         desk = rag.reviews
         assert [q["id"] for q in desk.handoff()] == [withheld.id]
+        assert rag.status()["people"]["withheld_waiting_for_a_person"] == 1
         assert desk.question(withheld.id)["person_answer"] is None
         desk.record(withheld.id, "answer", answer="City003", reviewer="bob")
         assert desk.handoff() == []

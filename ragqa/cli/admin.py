@@ -30,6 +30,12 @@ def status(
     table = Table(title=f"Index {info['index']}", show_header=False)
     for key in ("documents", "chunks", "vectors", "vector_store", "vector_index", "database", "model", "calibration", "created_at", "ragqa_version"):
         table.add_row(key, str(info[key]))
+    people = info.get("people") or {}
+    if "reviews" in people:
+        table.add_row("people", f"{people['questions_logged']} questions logged; reviews: "
+                                f"{', '.join(f'{v} {k}' for k, v in people['reviews'].items())}; "
+                                f"{people['withheld_waiting_for_a_person']} withheld, waiting for a person "
+                                f"(`ragqa review --handoff`)")
     emb = info["embedder"] or {}
     table.add_row("embedder", f"{emb.get('name')} ({emb.get('dimension')} dims, {emb.get('max_tokens')} tokens)")
     table.add_row("chunking", str(info["chunking"]))
