@@ -30,7 +30,6 @@ from .models import llama_check
 from .models.embed import Embedder, make_embedder
 from .models.generator import Generator
 from .models.llama import LlamaCppGenerator
-from .review.certificates import Certificates
 from .review.desk import Desk
 from .review.log import QuestionLog
 from .settings import Settings
@@ -70,6 +69,7 @@ class RAG:
         self._reader: Store | None = None
         self._reader_stamp: tuple | None = None
         self._cert_stamp: int | None = None  # the newest certificate from reviews seen (ragqa.review.certificates)
+        self._desk: Desk | None = None
 
     # --- components, loaded when first needed -------------------------------------
 
@@ -98,7 +98,7 @@ class RAG:
         when first needed), the threshold and what it is certified for (ragqa.answer.policy)."""
         if self._policy is None:
             self._policy = Policy(self.settings, self.index_dir, self._identities, scorer=self._scorer,
-                                  stored=lambda models: Certificates(self.question_log.engine).current(models))
+                                  stored=lambda models: self.reviews.certificates.current(models))
         return self._policy
 
     def models(self) -> dict[str, Any]:
@@ -280,7 +280,7 @@ class RAG:
 
     def _certificate_stamp(self) -> int | None:
         try:
-            return Certificates(self.question_log.engine).latest_id()
+            return self.reviews.certificates.latest_id()
         except Exception:  # no index yet, or a database that cannot be read: nothing new
             return self._cert_stamp
 
@@ -288,7 +288,9 @@ class RAG:
     def reviews(self) -> Desk:
         """A person in the loop (ragqa.review.desk): review logged answers, certify a threshold
         from the reviews, answer withheld questions."""
-        return Desk(self.question_log, self._identities)
+        if self._desk is None:
+            self._desk = Desk(self.question_log, self._identities)
+        return self._desk
 
     def _identities(self) -> dict[str, Any]:
         if self._models is None:
@@ -364,7 +366,7 @@ class RAG:
     def close(self) -> None:
         if self._log is not None:
             self._log.engine.dispose()
-            self._log = None
+            self._log, self._desk = None, None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
