@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..review.desk import Desk
 
 KEYS = {"r": "right", "w": "wrong", "n": "unanswerable", "a": "answer"}
-HELP_LINE = ("[bold]r[/] right   [bold]w[/] wrong   [bold]n[/] the documents do not answer this   "
+HELP_LINE = ("judge the draft by the documents: [bold]r[/] right   [bold]w[/] wrong   [bold]n[/] the documents do not answer this   "
              "[bold]a[/] type the right answer   [bold]s[/] skip   [bold]q[/] quit")
 HANDOFF_LINE = ("[bold]a[/] type the answer   [bold]r[/] the draft is right   [bold]n[/] the documents do not answer "
                 "this   [bold]s[/] skip   [bold]q[/] quit")

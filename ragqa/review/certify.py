@@ -69,6 +69,14 @@ def answers_needed(target_risk: float, alpha: float, error_rate: float, cap: int
     return None
 
 
+def parts(rows: Sequence[dict[str, Any]], prior: Calibration | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(fitting, testing) reviews: with a prior that has its certification table, every
+    review tests it; else the fixed hash split."""
+    if prior is not None and prior.fitted.get("threshold_table"):
+        return [], list(rows)
+    return [r for r in rows if part_of(int(r["id"])) == "fit"], [r for r in rows if part_of(int(r["id"])) == "test"]
+
+
 @dataclass
 class Outcome:
     calibration: Calibration | None  # None: too few reviews to fit one
@@ -89,11 +97,7 @@ def certify(rows: Sequence[dict[str, Any]], *, target_risk: float, delta: float,
     if not 0 < target_risk < 1 or not 0 < delta < 1:
         raise ConfigError("target risk and delta must lie strictly between 0 and 1")
     table = prior.fitted.get("threshold_table") if prior is not None else None
-    if prior is not None and table:  # the prior is the calibrator: every review tests it
-        fit_rows, test_rows = [], list(rows)
-    else:
-        fit_rows = [r for r in rows if part_of(int(r["id"])) == "fit"]
-        test_rows = [r for r in rows if part_of(int(r["id"])) == "test"]
+    fit_rows, test_rows = parts(rows, prior)
     alpha = level(attempt, delta)
     common: dict[str, Any] = {"attempt": attempt, "level": alpha, "n_reviews": len(rows), "n_fit": len(fit_rows), "n_test": len(test_rows),
               "prior": (prior.fitted.get("source") or "the calibration shipped for these models") if prior else None}

@@ -15,7 +15,7 @@ from ..answer.scorer import shipped
 from ..errors import NotFoundError
 from ..types import Answer
 from .certificates import Certificates
-from .certify import Outcome, certify, part_of
+from .certify import Outcome, certify, parts
 from .log import QuestionLog
 from .reviews import Reviews
 
@@ -61,8 +61,9 @@ class Desk:
         """What there is to certify with, for the models in use."""
         models = self._models()
         rows = self.reviews.labelled(models)
+        fitting, testing = parts(rows, shipped(models))
         return {"reviews_for_these_models": len(rows), "wrong": sum(not r["right"] for r in rows),
-                "fitting": sum(part_of(r["id"]) == "fit" for r in rows), "testing": sum(part_of(r["id"]) == "test" for r in rows),
+                "fitting": len(fitting), "testing": len(testing),
                 "by_how": self.reviews.counts(), "unreviewed": self.reviews.unreviewed(),
                 "handoff_open": len(self.reviews.handoff(None)), "attempts": self.certificates.history(models)}
 
