@@ -297,6 +297,11 @@ class RAG:
             self._models = self.models()
         return self._models
 
+    def companion(self) -> "RAG":
+        """A RAG over the same index and the same models, for bookkeeping on another thread
+        (status, reviews, certifying: the model identities must be these); loads nothing."""
+        return RAG(settings=self.settings, embedder=self._embedder, generator=self._generator, scorer=self._scorer)
+
     def derive(self, **changes: Any) -> "RAG":
         """A RAG over the same index and the same loaded models, with these settings changed
         (e.g. `calibration="off"`): ragqa.evaluation.run drafts every question with one."""

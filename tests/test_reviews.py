@@ -156,3 +156,51 @@ def test_ragqa_review_takes_one_key_per_verdict(tmp_path, capitals, monkeypatch)
     assert sorted(r["verdict"] for r in done) == ["answer", "right", "wrong"]
     assert all(r["how"] == "random" and r["reviewer"] == "carol" for r in done)
     assert next(r for r in done if r["verdict"] == "answer")["answer"] == "City999"
+
+
+def test_the_http_api_reviews_certifies_and_hands_off(tmp_path, capitals):
+    """Through the HTTP API in-process: answers reviewed as /v1/reviews/next draws them,
+    a claim of a random draw that was not one refused, a certificate from the reviews used
+    by the next /v1/ask, and a withheld question followed to a person's answer."""
+    import asyncio
+
+    import httpx
+
+    from ragqa.service import create_app
+
+    rag = rag_on(tmp_path)
+    rag.ingest([capitals])
+    app = create_app(rag=rag)
+    gold = {question(i): (f"City{i:03d}" if i < N_KNOWN else None) for i in range(N_KNOWN + N_ABSENT)}
+
+    async def scenario(c):
+        for q in gold:
+            assert (await c.post("/v1/ask", json={"question": q})).json()["abstained"]  # uncertified: withheld
+        refused = await c.post("/v1/reviews", json={"question_id": 1, "verdict": "right", "drawn": True})
+        assert refused.status_code == 422 and "not drawn at random" in refused.json()["error"]["message"]
+        while (drawn := (await c.get("/v1/reviews/next")).json()["question"]) is not None:
+            answer = gold[drawn["question"]]
+            verdict = "right" if answer and answer in drawn["draft"] else "wrong" if answer else "unanswerable"
+            r = await c.post("/v1/reviews", json={"question_id": drawn["id"], "verdict": verdict, "drawn": True})
+            assert r.status_code == 200 and r.json()["how"] == "random"
+        progress = (await c.get("/v1/reviews/progress")).json()
+        assert progress["by_how"]["random"] == 100 and progress["unreviewed"] == 0
+        certified = (await c.post("/v1/calibrate", json={"target_risk": 0.1})).json()
+        assert certified["certified"] and certified["in_use"].startswith("certified on 100 reviews"), certified
+        fresh = (await c.post("/v1/ask", json={"question": "Which goods does Land011 export?"})).json()
+        assert not fresh["abstained"] and "certified on 100 reviews of your questions" in fresh["reason"]
+        withheld = (await c.post("/v1/ask", json={"question": "Which goods does Land095 export?"})).json()
+        assert withheld["abstained"]
+        assert [q["id"] for q in (await c.get("/v1/handoff")).json()["questions"]] == [withheld["id"]]
+        assert (await c.get(f"/v1/questions/{withheld['id']}")).json()["person_answer"] is None
+        await c.post("/v1/reviews", json={"question_id": withheld["id"], "verdict": "answer", "answer": "tin"})
+        assert (await c.get(f"/v1/questions/{withheld['id']}")).json()["person_answer"]["answer"] == "tin"
+        again = (await c.post("/v1/ask", json={"question": "Which goods does Land095 export?"})).json()
+        assert again["answered_by"] == "person" and again["answer"] == "tin"
+
+    async def main():
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ragqa") as c:
+                await scenario(c)
+
+    asyncio.run(main())

@@ -29,7 +29,7 @@ class Service:
     def __init__(self, settings: Settings, *, rag: RAG | None = None, worker: bool = True):
         self.settings = settings
         self.rag = rag or RAG(settings=settings)
-        self.admin = RAG(settings=settings)
+        self.admin = self.rag.companion()
         self.jobs = IngestJobs(settings)
         self.keys = Keys(make_engine(settings.resolved_database_url), settings.api_key)
         self.admin_lock = threading.Lock()
