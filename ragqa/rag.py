@@ -358,7 +358,7 @@ class RAG:
         try:
             desk = self.reviews
             return {"questions_logged": self.question_log.count(), "reviews": desk.reviews.counts(),
-                    "withheld_waiting_for_a_person": len(desk.handoff(None))}
+                    "withheld_waiting_for_a_person": desk.reviews.handoff_count()}
         except Exception as e:  # a database that cannot be read: status still works
             return {"unknown": str(e)}
 

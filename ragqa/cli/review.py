@@ -94,7 +94,7 @@ def _review_loop(desk: "Desk", handoff: bool, reviewer: str | None) -> None:
     done = 0
     while True:
         if handoff:
-            entry = next((e for e in desk.handoff(None) if e["id"] not in skipped), None)
+            entry = next((e for e in desk.handoff(len(skipped) + 1) if e["id"] not in skipped), None)
         else:
             entry = desk.next(rng, exclude=sorted(skipped))
         if entry is None:

@@ -65,7 +65,7 @@ class Desk:
         return {"reviews_for_these_models": len(rows), "wrong": sum(not r["right"] for r in rows),
                 "fitting": len(fitting), "testing": len(testing),
                 "by_how": self.reviews.counts(), "unreviewed": self.reviews.unreviewed(),
-                "handoff_open": len(self.reviews.handoff(None)), "attempts": self.certificates.history(models)}
+                "handoff_open": self.reviews.handoff_count(), "attempts": self.certificates.history(models)}
 
     def certify(self, *, target_risk: float, delta: float, min_grounding: float, use_prior: bool = True) -> Outcome:
         """Fit and certify from this model's reviews (ragqa.review.certify); every attempt

@@ -220,6 +220,13 @@ class Reviews:
         with Session(self.engine) as s:
             return [as_dict(row) for row in s.scalars(query)]
 
+    def handoff_count(self) -> int:
+        self._ensure()
+        settled = select(ReviewRow.question_id).where(ReviewRow.verdict.in_(SETTLING))
+        with Session(self.engine) as s:
+            return int(s.scalar(select(func.count()).select_from(QuestionRow)
+                                .where(QuestionRow.abstained.is_(True), QuestionRow.id.not_in(settled))) or 0)
+
     def person_answer(self, question: str) -> dict[str, Any] | None:
         """The latest review of this question (same words) that says what its answer is:
         a person's answer, a draft a person found right, or 'the documents do not answer
