@@ -204,3 +204,23 @@ def test_the_http_api_reviews_certifies_and_hands_off(tmp_path, capitals):
                 await scenario(c)
 
     asyncio.run(main())
+
+
+def test_ragqa_review_handoff_answers_withheld_questions(tmp_path, capitals, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ragqa.cli import review as review_cli
+    from ragqa.cli.app import app
+
+    with rag_on(tmp_path) as rag:
+        rag.ingest([capitals])
+        first, second = rag.ask(question(1)), rag.ask(question(2))
+    monkeypatch.setattr(review_cli, "open_rag", lambda index, **kw: rag_on(tmp_path))
+    result = CliRunner().invoke(app, ["review", "--handoff", "--as", "dan"], input="s\na\nCity002\n")
+    assert result.exit_code == 0, result.output
+    assert "withheld" in result.output and "recorded: answer (City002)" in result.output
+    with rag_on(tmp_path) as rag:
+        assert rag.reviews.reviews.of(first.id) is None  # skipped: still waiting
+        done = rag.reviews.reviews.of(second.id)
+        assert done["how"] == "chosen" and done["answer"] == "City002" and done["right"] is True
+        assert [q["id"] for q in rag.reviews.handoff()] == [first.id]
