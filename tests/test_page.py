@@ -262,3 +262,5 @@ def test_a_person_reviews_three_answers_and_answers_a_withheld_question(server, 
     assert "3422 °C" in turn.find_element(By.CSS_SELECTOR, ".draft").text
     assert not turn.find_element(By.CSS_SELECTOR, ".confidence").is_displayed()  # no model confidence to show
     d.save_screenshot(str(shots(tmp_path) / "review.png"))
+    logged = httpx.get(url + "/v1/log?limit=1", headers=AUTH).json()["questions"][0]
+    assert logged["interface"] == "page" and logged["asker"] == "api_key"  # the key's label, never the key

@@ -40,6 +40,11 @@ def get_service(request: Request) -> Service:
 Svc = Annotated[Service, Depends(get_service)]
 
 
+def via(request: Request) -> str:
+    """The interface for the question log: the page says so in a header; other clients are http."""
+    return "page" if request.headers.get("x-ragqa-client") == "page" else "http"
+
+
 def asker(request: Request) -> str | None:
     """Who asked, for the question log: the key's label, never the key."""
     key = caller(request)
@@ -93,7 +98,8 @@ async def ask(service: Svc, req: AskRequest, request: Request) -> Response:
     history = [(t.question, t.answer) for t in req.history]
 
     def produce() -> Iterator[str | Answer]:
-        return answer_stream(service.rag, req.question, history, req.top_k, filters, interface="http", asker=asker(request))
+        return answer_stream(service.rag, req.question, history, req.top_k, filters, interface=via(request),
+                             asker=asker(request))
 
     if req.stream:
         return await stream(service.scheduler, produce, encode_ask, lambda body: sse("error", body))

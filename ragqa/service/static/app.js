@@ -88,7 +88,7 @@ async function ask(event) {
   try {
     const response = await api("/v1/ask", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "X-Ragqa-Client": "page" },
       body: JSON.stringify({ question, stream: true, history }),
     });
     const answer = await readStream(response, turn);
