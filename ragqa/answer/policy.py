@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 NONE_GIVEN = 1.01  # a threshold above every confidence: no draft is given as an answer
 UNVERIFIED = (": no calibration applies to these models, so the draft is unverified and not given as an answer: "
-              "review answers (`ragqa review`, or the page's Review panel; with none wrong, about 60 reviews certify "
-              "a 10% target risk) and certify a threshold from them (`ragqa calibrate --reviews`), or set "
+              "review answers (`ragqa review`, or the page's Review panel: a few dozen can be enough) and certify a "
+              "threshold from them (`ragqa calibrate --reviews` says how many more it needs, if any), or set "
               "RAGQA_MIN_CONFIDENCE to a threshold of your own")
 
 
