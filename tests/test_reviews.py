@@ -224,3 +224,15 @@ def test_ragqa_review_handoff_answers_withheld_questions(tmp_path, capitals, mon
         done = rag.reviews.reviews.of(second.id)
         assert done["how"] == "chosen" and done["answer"] == "City002" and done["right"] is True
         assert [q["id"] for q in rag.reviews.handoff()] == [first.id]
+
+
+def test_when_every_fitting_draft_is_right_the_base_rate_is_tested(tmp_path, capitals):
+    """A strong model: no wrong draft among the fitting reviews to fit a calibrator on.
+    Certifying then tests answering every draft that passes the checks."""
+    with rag_on(tmp_path) as rag:
+        rag.ingest([capitals])
+        ask_all(rag, 70)  # known countries only: every draft right
+        rag.reviews.apply_labels(labels(70))
+        outcome = rag.reviews.certify(target_risk=0.1, delta=0.1, min_grounding=0.5)
+    assert outcome.certified, outcome.message
+    assert outcome.calibration.features == [] and outcome.calibration.threshold <= outcome.calibration.probability({})

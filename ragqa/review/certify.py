@@ -114,14 +114,18 @@ def certify(rows: Sequence[dict[str, Any]], *, target_risk: float, delta: float,
         cal = C.certify(cal, fit_conf, fit_right, [r["signals"] for r in test_rows], [r["right"] for r in test_rows], ok,
                         target_risk=target_risk, delta=alpha, start=start if table else None)
     else:
-        if len(fit_rows) < MIN_FIT or len(set(fit_right)) < 2:
-            need = max(0, MIN_FIT - len(fit_rows))
+        if len(fit_rows) < MIN_FIT:
+            need = MIN_FIT - len(fit_rows)
             return Outcome(None, False, more=None, message=(
                 f"{len(rows)} reviews are too few to fit a calibration for these models: it needs at least {MIN_FIT} "
-                f"fitting reviews (about half of all) with both a right and a wrong draft among them"
-                + (f"; about {2 * need} more reviews" if need else "")), **common)
-        cal = C.fit([r["signals"] for r in fit_rows], fit_right, [r["signals"] for r in test_rows],
-                    [r["right"] for r in test_rows], ok, target_risk=target_risk, delta=alpha, models=models)
+                f"fitting reviews (about half of all); about {2 * need} more reviews"), **common)
+        if len(set(fit_right)) < 2:  # every fitting draft right (or wrong): nothing to rank by; the base rate
+            cal = base_rate(fit_right, models)
+            cal = C.certify(cal, [cal.probability({})] * len(fit_rows), fit_right, [r["signals"] for r in test_rows],
+                            [r["right"] for r in test_rows], ok, target_risk=target_risk, delta=alpha)
+        else:
+            cal = C.fit([r["signals"] for r in fit_rows], fit_right, [r["signals"] for r in test_rows],
+                        [r["right"] for r in test_rows], ok, target_risk=target_risk, delta=alpha, models=models)
     cal.delta = delta  # every certificate ever issued for these models holds together with probability 1 - delta
     certified = cal.threshold <= 1
     when = (today or dt.date.today()).isoformat()
@@ -145,6 +149,16 @@ def certify(rows: Sequence[dict[str, Any]], *, target_risk: float, delta: float,
                    f"{attempt}): about {more} more reviews at the error rate seen so far would certify target risk "
                    f"{target_risk:g}")
     return Outcome(cal, certified, more=more, message=message, **common)
+
+
+def base_rate(fit_right: Sequence[bool], models: dict[str, Any]) -> Calibration:
+    """A calibration that gives every draft the same confidence, the smoothed share of right
+    fitting drafts ((right + 1) / (n + 2)): with it, certifying tests whether answering every
+    draft that passes the hard checks keeps the risk. For fitting reviews that are all
+    right (or all wrong), where a calibrator has nothing to rank by."""
+    p = (sum(fit_right) + 1) / (len(fit_right) + 2)
+    return Calibration(features=[], mean=[], scale=[], coef=[], intercept=math.log(p / (1 - p)), threshold=1.01,
+                       target_risk=0.5, delta=0.5, models=models)
 
 
 def more_reviews(cal: Calibration, test_rows: Sequence[dict[str, Any]], ok: Sequence[bool], n_reviews: int,
