@@ -12,13 +12,16 @@ def test_token_f1_and_exact_match():
     assert M.exact_match("The Normans.", "normans") == 1.0
 
 
-def test_right_answers_by_containment_or_f1():
-    assert M.is_right("It was Thomas Savery [2]", ["Thomas Savery"])  # contained, marker stripped
+def test_right_answers_by_token_f1_alone():
+    assert M.is_right("It was Thomas Savery [2]", ["Thomas Savery"])  # F1 2*0.5*1/1.5 = 0.67, marker stripped
     assert M.is_right("Savery", ["Thomas Savery"])  # F1 2*1*0.5/1.5 = 0.67 >= 0.5
     assert not M.is_right("Newcomen", ["Thomas Savery"])
     assert not M.is_right("Thomas Savery [1]", ["Thomas Savery"], answerable=False)  # any answer is wrong
     assert not M.is_right("", ["x"])
-    assert not M.is_right("1698s", ["169"])  # containment is by whole words
+    assert not M.is_right("1698s", ["169"])
+    # a long answer that merely contains the gold is not right: F1 2*(1/5)*1/1.2 = 0.33
+    assert not M.is_right("Paris, London, Rome or Madrid", ["Paris"])
+    assert M.is_right("Paris or Rome", ["Paris"])  # F1 2*(1/3)*1/(4/3) = 0.5, the bound itself
 
 
 def test_squad_scores_treat_abstention_as_the_empty_answer():

@@ -32,9 +32,15 @@ def question(i: int) -> str:
     return f"What is the capital of Land{i:03d}?"
 
 
+def gold(i: int) -> str:
+    # the fake reader drafts the whole sentence, and a draft is right by token F1 >= 0.5
+    # (ragqa.evaluation.metrics.is_right), so the gold answer is the sentence too
+    return f"The capital of Land{i:03d} is City{i:03d}"
+
+
 def labels(n: int = N_KNOWN + N_ABSENT) -> list[dict]:
     """In `ragqa eval`'s format: the known ones answerable, the absent ones not."""
-    return [{"question": question(i), "answers": [f"City{i:03d}"] if i < N_KNOWN else [], "answerable": i < N_KNOWN}
+    return [{"question": question(i), "answers": [gold(i)] if i < N_KNOWN else [], "answerable": i < N_KNOWN}
             for i in range(n)]
 
 
@@ -119,14 +125,14 @@ def test_withheld_questions_go_to_a_person_whose_answer_is_returned_and_reused(t
         assert [q["id"] for q in desk.handoff()] == [withheld.id]
         assert rag.status()["people"]["withheld_waiting_for_a_person"] == 1
         assert desk.question(withheld.id)["person_answer"] is None
-        desk.record(withheld.id, "answer", answer="City003", reviewer="bob")
+        desk.record(withheld.id, "answer", answer=gold(3), reviewer="bob")
         assert desk.handoff() == []
         followed = desk.question(withheld.id)["person_answer"]
-        assert followed["answer"] == "City003" and followed["reviewer"] == "bob"
+        assert followed["answer"] == gold(3) and followed["reviewer"] == "bob"
         again = rag.ask("what is the capital of land003")  # same words, other case and punctuation
-        assert not again.abstained and again.answered_by == "person" and again.answer == "City003"
+        assert not again.abstained and again.answered_by == "person" and again.answer == gold(3)
         assert "answered by a person (bob)" in again.reason and again.id is not None
-        assert rag.question_log.get(again.id)["answer"] == "City003"
+        assert rag.question_log.get(again.id)["answer"] == gold(3)
         assert rag.reviews.reviews.labelled() == []  # chosen by a person from the hand-off: not a random sample
         assert desk.reviews.of(withheld.id)["right"] is True  # the draft matched the person's answer
 
@@ -216,13 +222,13 @@ def test_ragqa_review_handoff_answers_withheld_questions(tmp_path, capitals, mon
         rag.ingest([capitals])
         first, second = rag.ask(question(1)), rag.ask(question(2))
     monkeypatch.setattr(review_cli, "open_rag", lambda index, **kw: rag_on(tmp_path))
-    result = CliRunner().invoke(app, ["review", "--handoff", "--as", "dan"], input="s\na\nCity002\n")
+    result = CliRunner().invoke(app, ["review", "--handoff", "--as", "dan"], input=f"s\na\n{gold(2)}\n")
     assert result.exit_code == 0, result.output
-    assert "withheld" in result.output and "recorded: answer (City002)" in result.output
+    assert "withheld" in result.output and f"recorded: answer ({gold(2)})" in result.output
     with rag_on(tmp_path) as rag:
         assert rag.reviews.reviews.of(first.id) is None  # skipped: still waiting
         done = rag.reviews.reviews.of(second.id)
-        assert done["how"] == "chosen" and done["answer"] == "City002" and done["right"] is True
+        assert done["how"] == "chosen" and done["answer"] == gold(2) and done["right"] is True
         assert [q["id"] for q in rag.reviews.handoff()] == [first.id]
 
 

@@ -116,6 +116,9 @@ def load_rows(path: str | Path) -> list[dict[str, Any]]:
         raise InputError(f"cannot read answers from {path}: {e}") from None
     if not rows or any("signals" not in r or "right" not in r for r in rows):
         raise InputError(f"{path} is not an answers.jsonl with signals (written by `ragqa eval` or `ragqa calibrate`)")
+    for r in rows:  # scored by today's rule, whichever rule the run that wrote them had
+        if "draft" in r and "gold_answers" in r:
+            r["right"] = M.is_right(r["draft"] or "", r["gold_answers"], bool(r.get("answerable", True)))
     return rows
 
 
