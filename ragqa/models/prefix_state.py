@@ -40,6 +40,17 @@ def key(model_path: Path, n_ctx: int, prefix_messages: Sequence[dict[str, str]])
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:24]
 
 
+def cue_positions(llm: Any, ids: Sequence[int]) -> list[int]:
+    """Where CUE begins in the tokens `ids`: its word's tokens followed by a token that begins
+    with its colon (tokenizers differ: Qwen's merges the colon with the newline after it)."""
+    word = list(llm.tokenize(CUE.rstrip(":").encode(), add_bos=False, special=False))
+    out = []
+    for i in range(len(ids) - len(word)):
+        if ids[i: i + len(word)] == word and llm.detokenize([ids[i + len(word)]]).startswith(b":"):
+            out.append(i)
+    return out
+
+
 def restore(llm: Any, name: str) -> int:
     """Load a saved prefix into a fresh context; the number of tokens restored (0: none)."""
     path = cache_dir() / f"{name}.pkl"
@@ -64,17 +75,20 @@ def restore(llm: Any, name: str) -> int:
         return 0
 
 
-def save(llm: Any, name: str) -> int:
-    """Cut the context back to the constant prefix and keep it; tokens saved (0: none)."""
+def save(llm: Any, name: str, before: int) -> int:
+    """Cut the context back to the constant prefix and keep it; tokens saved (0: none).
+    `before`: how many times CUE occurs in the prefix messages; the next occurrence opens
+    the question's own turn (the user's documents come only after it)."""
     path = cache_dir() / f"{name}.pkl"
     if path.is_file():
         return 0
     ids = [int(t) for t in llm.input_ids]
-    cue = list(llm.tokenize(CUE.encode(), add_bos=False, special=False))
-    starts = [i for i in range(len(ids) - len(cue) + 1) if ids[i: i + len(cue)] == cue]
-    if not starts:
+    starts = cue_positions(llm, ids)
+    if len(starts) <= before:
         return 0
-    n = starts[-1]  # the last "Sources:" is the question's own turn
+    n = starts[before]
+    if llm.detokenize(ids[:n]).decode("utf-8", "replace").count(CUE) != before:
+        return 0  # a CUE the tokens did not show: where the question's turn begins is not certain
     llm._ctx.kv_cache_seq_rm(-1, n, -1)
     llm.n_tokens = n
     state = llm.save_state()
