@@ -124,6 +124,8 @@ def main() -> None:
     ap.add_argument("answers", help="answers.jsonl of `ragqa calibrate` on the fitting questions")
     ap.add_argument("out", help="where the calibration goes (ragqa/calibrations/<model>.<embedder>.json to ship it)")
     ap.add_argument("--heldout", help="answers.jsonl of `ragqa calibrate` on questions the fit never sees: the report")
+    ap.add_argument("--heldout-says", default="corpora/squad2/questions_heldout.jsonl",
+                    help="what the held-out questions are, in words (recorded with the report)")
     ap.add_argument("--kinds", default=",".join(EVERYDAY), help="the kinds of question the certificate is for")
     ap.add_argument("--model", default=None, help="the GGUF (catalogue name or path) the rows were drafted with")
     ap.add_argument("--index", default=str(ROOT / "indexes" / "squad2"))
@@ -145,7 +147,7 @@ def main() -> None:
     cal.fitted["target_choice"] = {"targets": table, "min_coverage_answerable": MIN_COVERAGE, "chosen": target}
     if a.heldout:
         report = per_kind(cal, load_rows(a.heldout), Settings.min_relevance, kinds)
-        cal.fitted["heldout"] = {"questions": "corpora/squad2/questions_heldout.jsonl", "by_kind": report}
+        cal.fitted["heldout"] = {"questions": a.heldout_says, "by_kind": report}
         for kind, r in report.items():
             print(f"held-out {kind}: {r['n']} questions, right drafts {r['right_drafts']}, example copies {r['example_copies']}, "
                   f"answered {r['answered']} ({r['coverage_of_answerable']} of the answerable), wrong {r['wrong']} "
