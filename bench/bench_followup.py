@@ -71,7 +71,7 @@ def pairs(paths: list[Path], n: int, seed: int = 7) -> list[dict]:
 
 
 def run(model: str, items: list[dict], index: Path) -> dict:
-    with RAG(index, model_path=None if model == "smollm2-135m" else model) as rag:
+    with RAG(index, model_path=model) as rag:
         def r5(query: str, gold: list[str]) -> float:
             return recall_at(ranked_documents(rag.retrieve(query, 10)), gold, 5)
 

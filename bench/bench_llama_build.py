@@ -58,9 +58,9 @@ def main(argv: list[str]) -> None:
             name, _, python = a.partition("=")
             builds.append((name, python))
     if model is None:
-        from ragqa.models.paths import default_gguf_path
+        from ragqa.models.paths import bundled_gguf_path
 
-        model = str(default_gguf_path())
+        model = str(bundled_gguf_path())
     runs: dict[str, list[dict]] = {name: [] for name, _ in builds}
     for _ in range(ROUNDS):
         for name, python in builds:

@@ -27,6 +27,7 @@ from .index.vectors import VectorOptions
 from .ingest.file_reader import FileReader
 from .ingest.run import EventHandler, IngestReport, run_ingest
 from .models import llama_check
+from .models.catalogue import default_name
 from .models.embed import Embedder, make_embedder
 from .models.generator import Generator
 from .models.llama import LlamaCppGenerator
@@ -346,7 +347,7 @@ class RAG:
             "index": str(self.index_dir), "database": redact(s.resolved_database_url), **counts,
             "vector_store": store.vector_store, "vector_index": vector_index,
             "embedder": store.manifest.get("embedder"), "chunking": store.manifest.get("chunking"),
-            "model": str(s.model_path or "default (SmolLM2-135M-Instruct Q4_1)"),
+            "model": str(s.model_path or f"default ({default_name()})"),
             "calibration": self._calibration_summary(), "people": self._people(),
             "llama_cpp": llama_check.system_info(), "cpu": llama_check.cpu(),
             "created_at": store.manifest.get("created_at"), "ragqa_version": store.manifest.get("ragqa_version"),

@@ -45,10 +45,10 @@ class Settings:
     vector_store: str | None = setting(None, "where the vectors live: faiss (a file in the index folder) or pgvector (the "
                                              "PostgreSQL database, with the rows; default: the index's own, faiss for a new one)",
                                        choices=("faiss", "pgvector"))
-    # models (None = the bundled defaults)
+    # models (None = the defaults: the bundled embedder, the catalogue's default reader)
     embedder: str | None = setting(None, "a sentence-transformers model directory or name (default: the bundled all-MiniLM-L6-v2)")
-    model_path: str | None = setting(None, "a GGUF file, or the name of a model of the catalogue (`ragqa models`; default: the "
-                                             "bundled SmolLM2-135M-Instruct Q4_1)")
+    model_path: str | None = setting(None, "a GGUF file, or the name of a model of the catalogue (`ragqa models`; default: "
+                                             "its default reader, Qwen2.5-Coder-1.5B-Instruct Q4_K_M)")
     # ingest
     chunk_tokens: int = setting(200, "chunk size in embedder tokens (never more than its window; fixed per index)", low=16)
     chunk_overlap: int = setting(40, "tokens shared by neighbouring chunks (fixed per index)", low=0)
@@ -181,7 +181,8 @@ def choices(name: str) -> tuple:
 def help_for(name: str) -> str:
     """A setting's help for a CLI option: what it does, its variable and default."""
     f = {f.name: f for f in fields(Settings)}[name]
-    default = "the bundled one" if f.default is None and name in ("embedder", "model_path") else f.default
+    default = ("the bundled one" if name == "embedder" else "the catalogue's default reader") \
+        if f.default is None and name in ("embedder", "model_path") else f.default
     return f"{f.metadata['help'][:1].upper()}{f.metadata['help'][1:]} (env RAGQA_{name.upper()}, default {default})."
 
 

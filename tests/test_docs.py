@@ -73,3 +73,16 @@ def test_every_file_the_docs_name_exists():
     named |= {m.rstrip("/") for m in re.findall(r"`((?:ragqa|bench|drills|tools|devkit|tests)/[\w./-]*/)`", ALL)}
     missing = sorted(n for n in named if not (ROOT / n).exists() and "*" not in n and not n.startswith("bench/peer/.venv"))
     assert len(named) > 40 and missing == []
+
+
+def test_the_readers_tables_are_the_shipped_calibrations():
+    """The README's and docs/readers.md's readers tables are what `python -m tools.reader_table`
+    prints from the shipped calibration files: a refit that is not in the docs fails here."""
+    import subprocess
+    import sys
+
+    printed = subprocess.run([sys.executable, "-m", "tools.reader_table"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+    for page in (README, ROOT / "docs" / "readers.md"):
+        block = re.search(r"<!-- readers -->\n(.*?)\n<!-- /readers -->", page.read_text(encoding="utf-8"), re.S).group(1)
+        assert block == printed, f"run `python -m tools.reader_table` and paste its table into {page.name}"

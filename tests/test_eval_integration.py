@@ -1,5 +1,5 @@
 """`ragqa eval` and `ragqa calibrate` end to end through the real models (MiniLM and the
-bundled SmolLM2 GGUF), on a few SQuAD 2.0 questions about one shipped article."""
+default reader's GGUF), on a few SQuAD 2.0 questions about one shipped article."""
 
 import json
 import os
@@ -73,7 +73,7 @@ def test_calibrate_fits_and_saves_or_says_plainly_why_it_cannot(small):
     assert len(rows) == 6 and all(row["draft"] for row in rows)  # every question drafted, none gated
     if r.returncode == 0:
         saved = json.loads((index / "calibration.json").read_text())
-        assert saved["models"]["generator"]["name"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+        assert saved["models"]["generator"]["name"] == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"  # the default reader
         assert saved["models"]["embedder"]["name"] == "all-MiniLM-L6-v2"
     else:  # six questions may hold no right draft at all: then fitting is impossible, and it says so
         assert r.returncode == 1 and "both right and wrong" in r.stderr

@@ -1,5 +1,5 @@
-"""End to end with the real models: MiniLM (sentence-transformers) and the bundled
-SmolLM2-135M GGUF (llama.cpp), on the shipped demo corpus."""
+"""End to end with the real models: MiniLM (sentence-transformers) and the default reader
+(Qwen2.5-Coder-1.5B GGUF, llama.cpp; SmolLM2-135M where said), on the shipped demo corpus."""
 
 import json
 import os
@@ -158,23 +158,39 @@ def test_worker_processes_embed_exactly_like_one_process(world):
     assert np.allclose(a, b, atol=1e-5)
 
 
-def test_bundled_calibration_applies_to_the_bundled_models_and_says_why_it_withholds(world):
+def test_the_default_readers_certificate_answers_the_demo_question_and_withholds_the_other(world):
+    """What `make demo` shows: the shipped calibration of the default reader applies, the
+    demo question is answered under its certified threshold, and the telephone withheld."""
     from ragqa import RAG
 
     rag, _, _ = world
     with RAG(rag.index_dir, embedder=rag.embedder, generator=rag.generator) as calibrated:
         answer = calibrated.ask(QUESTION)
         assert answer.calibrated and calibrated.policy.warning is None
-        assert 0.0 < answer.confidence < 1.0
         cal = calibrated.policy.calibration
         assert answer.confidence == pytest.approx(cal.probability(answer.signals))
+        assert cal.threshold <= 1 and not answer.abstained, answer.reason  # certified for everyday questions
+        assert "Savery" in answer.answer and "certified for questions answerable from the documents" in answer.reason
+        assert calibrated.ask("Who invented the telephone?").abstained
+    r = cli("status", "--index", str(rag.index_dir), env={"RAGQA_CALIBRATION": "auto"})
+    assert r.returncode == 0 and "shipped for qwen2.5-coder-1.5b" in r.stdout
+
+
+def test_the_small_readers_calibration_certifies_nothing_and_says_why_it_withholds(world):
+    from ragqa import RAG
+
+    rag, _, _ = world
+    with RAG(rag.index_dir, embedder=rag.embedder, model_path="smollm2-135m") as calibrated:
+        answer = calibrated.ask(QUESTION)
+        assert answer.calibrated and calibrated.policy.warning is None
+        assert 0.0 < answer.confidence < 1.0
+        cal = calibrated.policy.calibration
         # the bundled 135M model had no threshold certified at risk 0.1 (see docs/confidence.md)
         assert cal.threshold > 1 and answer.abstained and "target risk" in answer.reason
         assert answer.draft  # the withdrawn draft is kept for the person to see
         # every target risk it was certified for is out of reach too (docs/confidence.md: none from 0.05 to 0.4)
         assert cal.thresholds and all(t > 1 for t in cal.thresholds.values())
-        assert calibrated.ask("Who invented the telephone?").abstained
-    r = cli("status", "--index", str(rag.index_dir), env={"RAGQA_CALIBRATION": "auto"})
+    r = cli("status", "--index", str(rag.index_dir), env={"RAGQA_CALIBRATION": "auto", "RAGQA_MODEL": "smollm2-135m"})
     assert r.returncode == 0 and "bundled default" in r.stdout
 
 

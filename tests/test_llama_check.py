@@ -81,9 +81,9 @@ def test_pins_agree_everywhere():
 def test_the_real_gguf_runs_a_chat_with_a_grammar_in_a_child(cache):
     """A multi-token prompt, a grammar and a chat completion through the bundled GGUF, in a
     child process: on a build this CPU cannot run, this test fails with the signal."""
-    from ragqa.models.paths import default_gguf_path
+    from ragqa.models.paths import bundled_gguf_path
 
-    llama_check.smoke(default_gguf_path(), n_threads=2, remember=False)
+    llama_check.smoke(bundled_gguf_path(), n_threads=2, remember=False)
 
 
 def test_status_shows_the_build_and_the_cpu():

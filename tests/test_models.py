@@ -116,6 +116,17 @@ def test_the_catalogue_is_consistent():
         assert all("==" in p for p in e.packages)  # pinned
         assert not e.members or len(e.members) == len(e.packages)
     assert [e.name for e in entries if e.bundled] == ["smollm2-135m"]
+    assert cat.default_name() in {e.name for e in entries}
+
+
+def test_the_default_reader_is_the_catalogues_and_its_absence_says_how_to_install_it(fake):
+    from ragqa.models.llama import LlamaCppGenerator
+
+    name = cat.default_name()
+    with pytest.raises(ModelError, match=f"the default reader {name} is not installed: run `ragqa models install {name}`"):
+        cat.default_path()
+    with pytest.raises(ModelError, match="not installed"):
+        LlamaCppGenerator()  # no model named: the default, which is not in this (empty) cache
 
 
 @pytest.mark.integration
@@ -151,6 +162,22 @@ def test_every_shipped_calibration_is_for_a_catalogued_reader_and_says_what_it_c
         assert gen["name"] in by_file and gen["bytes"] == by_file[gen["name"]].bytes, path.name
         if gen["name"] != "SmolLM2-135M-Instruct.Q4_1.gguf":
             assert data["fitted"]["certified_for"]["kinds"] and data["fitted"]["heldout"]["by_kind"], path.name
+
+
+@pytest.mark.integration
+def test_the_default_reader_is_installed_and_its_shipped_calibration_applies(tmp_path, docs):
+    """`make install` installs the default reader (verified by sha256); with no model named,
+    its shipped calibration is the one found, and its certificate names its kind."""
+    from ragqa import RAG
+    from ragqa.testing import HashEmbedder
+
+    entry = cat.find(cat.default_name())
+    assert entry.installed and not entry.bundled, "`make install` installs the default reader"
+    rag = RAG(tmp_path / "i", embedder=HashEmbedder(name="all-MiniLM-L6-v2", dimension=384))
+    assert rag.generator.model_path == entry.path
+    cal = rag.policy.calibration
+    assert cal is not None and cal.fitted["certified_for"]["kinds"] == ["answerable", "not_in_corpus"]
+    assert "certified for questions answerable from the documents" in rag.policy.summary()
 
 
 @pytest.mark.integration

@@ -186,9 +186,11 @@ def test_errors_are_shown_in_words(server, browser, tmp_path):
     assert "notes.xyz" in visible_text(d, "#docs-error") or "could not" in visible_text(d, "#docs-error")
 
 
-def test_with_the_bundled_calibration_the_page_says_no_threshold_is_certified(tmp_path_factory, browser):
-    """What a new user sees with the defaults: the bundled 135M model's calibration certifies
-    no threshold, so the draft is shown withdrawn, and the page says why."""
+def test_with_the_defaults_the_page_answers_under_the_certificate_and_says_which(tmp_path_factory, browser):
+    """What a new user sees with the defaults: the default reader's shipped calibration
+    certifies a threshold for everyday questions; a question its documents answer is
+    answered, the threshold is marked on the confidence bar, and the reason names the
+    certificate's kind."""
     from selenium.webdriver.common.by import By
 
     proc, log, url = start_server(tmp_path_factory.mktemp("page-default"))
@@ -202,11 +204,11 @@ def test_with_the_bundled_calibration_the_page_says_no_threshold_is_certified(tm
         d.get(url + "/")
         wait_for(lambda: "lighthouse" in visible_text(d, "#documents"), 30, "the document list")
         turn = ask(d, "Who was the first keeper of the Kellan Island lighthouse?")
-        assert "Withheld" in turn.find_element(By.CSS_SELECTOR, ".outcome").text
-        assert "target risk" in turn.find_element(By.CSS_SELECTOR, ".reason").text
+        assert "Answered" in turn.find_element(By.CSS_SELECTOR, ".outcome").text
+        assert "certified for questions answerable from the documents" in turn.find_element(By.CSS_SELECTOR, ".reason").text
         label = turn.find_element(By.CSS_SELECTOR, ".confidence .label").text
-        assert "calibrated" in label and "uncalibrated" not in label and "no certified threshold" in label
-        assert "withdrawn" in turn.find_element(By.CSS_SELECTOR, ".draft").get_attribute("class")
+        assert "calibrated" in label and "uncalibrated" not in label and "(marked)" in label
+        assert "Mara Voss" in turn.find_element(By.CSS_SELECTOR, ".draft").text
     finally:
         proc.terminate()
         proc.wait(60)

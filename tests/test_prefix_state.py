@@ -15,6 +15,18 @@ FACTS = ("The Kellan Island lighthouse was finished in 1887. Its first keeper wa
          "burning for forty years.\n")
 
 
+@pytest.fixture(autouse=True)
+def _reader(monkeypatch):
+    """The reader's file (RAGQA_MODEL's, else the default), found before a test points
+    RAGQA_CACHE_DIR (where installed models live too) at a folder of its own."""
+    import os
+
+    from ragqa.models.catalogue import default_path, resolve
+
+    chosen = os.environ.get("RAGQA_MODEL")
+    monkeypatch.setenv("RAGQA_MODEL", str(resolve(chosen) if chosen else default_path()))
+
+
 def _rag(tmp_path, **kw):
     return RAG(tmp_path / "index", embedder=HashEmbedder(), calibration="off", min_confidence=0.5, min_relevance=0.0, **kw)
 

@@ -1,8 +1,8 @@
-"""The person-in-the-loop path as a user runs it, with the real models (MiniLM, the bundled
-SmolLM2 GGUF): questions asked through the Python API are logged; `ragqa review --labels`
+"""The person-in-the-loop path as a user runs it, with the real models (MiniLM, the default
+reader's GGUF): questions asked through the Python API are logged; `ragqa review --labels`
 applies a file of labels; `ragqa calibrate --reviews` tries to certify from them with the
-shipped calibration as prior and, with this small model and few reviews, says how many
-more reviews would do it and keeps what was in use; the attempt is counted."""
+shipped calibration as prior and, with few reviews, says how many more reviews would do
+it and keeps what was in use; the attempt is counted."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_review_labels_then_calibrate_from_reviews_with_the_real_models(tmp_path
         rag.ingest([docs])
         answers = [rag.ask(r["question"]) for r in asked]
         assert all(a.id is not None for a in answers)
-        assert rag.policy.calibration is not None  # the bundled model's shipped calibration: the prior
+        assert rag.policy.calibration is not None  # the default reader's shipped calibration: the prior
     drafted = sum(bool(a.draft) for a in answers)
 
     applied = cli(env, "review", "--labels", str(labels))
@@ -49,8 +49,8 @@ def test_review_labels_then_calibrate_from_reviews_with_the_real_models(tmp_path
     tried = cli(env, "calibrate", "--reviews", "--target-risk", "0.1")
     assert tried.returncode == 0, tried.stderr
     out = " ".join(tried.stdout.split())
-    assert "prior: bundled default (fitted and certified on corpora/squad2" in out  # the shipped calibration
-    assert "not certified" in out  # 30 reviews of a 135M model cannot certify a 10% risk
+    assert "prior: shipped for qwen2.5-coder-1.5b-instruct-q4_k_m.gguf: fitted and certified on" in out  # the shipped calibration
+    assert "not certified" in out  # a 10% risk at level 0.05 needs 29 answered reviews, none wrong
     assert "more reviews" in out or "choose a higher target risk" in out
     assert "still in use:" in out
     progress = cli(env, "review", "--progress")

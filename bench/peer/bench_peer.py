@@ -54,9 +54,10 @@ def pct(values, q):
 
 def run_ragqa(corpus: Path, questions: list[dict], threads: int) -> dict:
     from ragqa import RAG
+    from ragqa.models.paths import bundled_gguf_path
 
     with tempfile.TemporaryDirectory() as tmp:
-        rag = RAG(Path(tmp) / "index", n_threads=threads, embed_processes=threads)
+        rag = RAG(Path(tmp) / "index", n_threads=threads, embed_processes=threads, model_path=str(bundled_gguf_path()))
         rag.embedder.embed(["warm the model up"])
         t = time.perf_counter()
         report = rag.ingest([corpus])
@@ -84,12 +85,12 @@ def run_ragqa(corpus: Path, questions: list[dict], threads: int) -> dict:
 
 
 def run_peer(corpus: Path, questions: list[dict], threads: int, mine: dict) -> dict:
-    from ragqa.models.paths import default_embedder_path, default_gguf_path
+    from ragqa.models.paths import bundled_gguf_path, default_embedder_path
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(questions, f)
     done = subprocess.run([str(PEER_PY), str(ROOT / "bench" / "peer" / "peer_llamaindex.py"), str(corpus), f.name,
-                           str(default_embedder_path()), str(default_gguf_path()), str(threads), str(mine["chunk_tokens"]),
+                           str(default_embedder_path()), str(bundled_gguf_path()), str(threads), str(mine["chunk_tokens"]),
                            str(mine["chunk_overlap"]), str(mine["top_k"]), str(mine["max_tokens"])],
                           capture_output=True, text=True)
     os.unlink(f.name)

