@@ -7,7 +7,7 @@ on the same paragraph, the second with its subject (the longest capitalised phra
 shares with the first) replaced by "it". The conversation is the first question and its
 gold answer.
 
-    python -m bench.bench_followup [--pairs 100] [--models smollm2-135m qwen2.5-coder-0.5b ...]
+    python -m bench.bench_followup [--pairs 100] [--models smollm2-135m qwen2.5-coder-0.5b qwen2.5-coder-1.5b ...]
 
 Needs indexes/squad2 (`ragqa ingest corpora/squad2/corpus --index indexes/squad2`)."""
 
@@ -97,7 +97,7 @@ def run(model: str, items: list[dict], index: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pairs", type=int, default=100)
-    ap.add_argument("--models", nargs="+", default=["smollm2-135m", "qwen2.5-coder-0.5b"])
+    ap.add_argument("--models", nargs="+", default=["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
     ap.add_argument("--index", type=Path, default=ROOT / "indexes" / "squad2")
     ap.add_argument("--questions", type=Path, nargs="+", default=[ROOT / "corpora" / "squad2" / "questions_heldout.jsonl",
                                                                 ROOT / "corpora" / "squad2" / "questions_calibrate.jsonl"])
