@@ -3,7 +3,7 @@ prefix (setting prefix_cache), against a warm process asking the same questions,
 side in one run on the demo index. Prints generate_s p50 for each, model load time
 separately, and whether the drafts are the same as the warm process's.
 
-    python -m bench.bench_cold_ask [--questions 8]
+    python -m bench.bench_cold_ask [--questions 8] [--model NAME]
 """
 
 from __future__ import annotations
@@ -51,11 +51,16 @@ def child(index: Path, questions: list[str], env: dict) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--questions", type=int, default=len(QUESTIONS))
+    ap.add_argument("--model", default=None, help="a catalogue name or GGUF path (default: the default reader)")
     args = ap.parse_args()
     questions = QUESTIONS[: args.questions]
+    from ragqa.models.catalogue import default_path, resolve
+
+    # found before the cache (where installed models live too) moves to a folder of its own
+    model = str(resolve(args.model) if args.model else default_path())
     with tempfile.TemporaryDirectory(prefix="ragqa-cold-") as tmp:
         base = {k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")}
-        env = {**base, "RAGQA_CACHE_DIR": str(Path(tmp) / "cache"), "RAGQA_LLAMA_CHECK": "0"}
+        env = {**base, "RAGQA_CACHE_DIR": str(Path(tmp) / "cache"), "RAGQA_LLAMA_CHECK": "0", "RAGQA_MODEL": model}
         index = Path(tmp) / "index"
         shutil.copytree(ROOT / "corpora" / "demo", Path(tmp) / "docs")
         subprocess.run([sys.executable, "-m", "ragqa.cli", "ingest", str(Path(tmp) / "docs"), "--index", str(index)],
@@ -74,7 +79,7 @@ def main() -> int:
     cold_p50, restored_p50 = p50(cold), p50(restored)
     same_cold = sum(c["rows"][0]["draft"] == w["draft"] for c, w in zip(cold, warm["rows"]))
     same_restored = sum(c["rows"][0]["draft"] == w["draft"] for c, w in zip(restored, warm["rows"]))
-    print(f"{len(questions)} questions, demo index, bundled SmolLM2-135M; generate_s p50 (model load excluded)")
+    print(f"{len(questions)} questions, demo index, {Path(model).name}; generate_s p50 (model load excluded)")
     print(f"  warm process (questions 2..n)      {warm_p50:6.3f} s")
     print(f"  cold process, no saved prefix      {cold_p50:6.3f} s  ({cold_p50 / warm_p50:.2f}x warm)")
     print(f"  cold process, saved prefix         {restored_p50:6.3f} s  ({restored_p50 / warm_p50:.2f}x warm; "
