@@ -44,7 +44,7 @@ def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description="ingest and ask against the raw libraries, side by side")
-    ap.add_argument("--model", default=None, help="the reader for the ask part: a catalogue name or a GGUF (default: bundled)")
+    ap.add_argument("--model", default=None, help="the reader for the ask part: a catalogue name or a GGUF (default: the default reader)")
     ap.add_argument("--ask-only", action="store_true", help="skip the embedding part")
     args = ap.parse_args()
     ncores = os.cpu_count() or 1
