@@ -242,3 +242,99 @@ def test_when_every_fitting_draft_is_right_the_base_rate_is_tested(tmp_path, cap
         outcome = rag.reviews.certify(target_risk=0.1, delta=0.1, min_grounding=0.5)
     assert outcome.certified, outcome.message
     assert outcome.calibration.features == [] and outcome.calibration.threshold <= outcome.calibration.probability({})
+
+
+def test_bad_review_input_gets_a_clear_message_and_loses_nothing(tmp_path, capitals, monkeypatch, capsys):
+    """A review of a question that does not exist, a bad verdict, an unauthenticated call,
+    a label file with bad JSON or with questions nobody asked: each said plainly (no
+    traceback), and the reviews already recorded are kept."""
+    import asyncio
+
+    import httpx
+    from typer.testing import CliRunner
+
+    from ragqa.cli import review as review_cli
+    from ragqa.cli.app import app as cli_app
+    from ragqa.cli.app import main as cli_main
+    from ragqa.errors import NotFoundError
+    from ragqa.service import create_app
+
+    with rag_on(tmp_path) as rag:
+        rag.ingest([capitals])
+        asked = ask_all(rag, 3)
+        rag.reviews.record(asked[0].id, "right", reviewer="ann")
+        with pytest.raises(NotFoundError, match="no logged question 9999: it may have been deleted; nothing was recorded"):
+            rag.reviews.record(9999, "right")
+
+    rag = rag_on(tmp_path, api_key="s3cret")
+    app = create_app(rag=rag)
+    auth = {"Authorization": "Bearer s3cret"}
+
+    async def scenario(c):
+        gone = await c.post("/v1/reviews", headers=auth, json={"question_id": 9999, "verdict": "right"})
+        assert gone.status_code == 404 and "no logged question 9999" in gone.json()["error"]["message"]
+        odd = await c.post("/v1/reviews", headers=auth, json={"question_id": asked[1].id, "verdict": "maybe"})
+        assert odd.status_code == 422 and "verdict" in odd.text and "Traceback" not in odd.text
+        anon = await c.post("/v1/reviews", json={"question_id": asked[1].id, "verdict": "right"})
+        assert anon.status_code == 401 and "Traceback" not in anon.text
+        assert (await c.get("/v1/reviews/next")).status_code == 401
+
+    async def main():
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ragqa") as c:
+                await scenario(c)
+
+    asyncio.run(main())
+
+    monkeypatch.setattr(review_cli, "open_rag", lambda index, **kw: rag_on(tmp_path))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(f'{{"question": "{question(1)}", "answers": ["{gold(1)}"]}}\n{{"question": oops\n')
+    monkeypatch.setattr("sys.argv", ["ragqa", "review", "--labels", str(bad)])
+    with pytest.raises(SystemExit) as exited:
+        cli_main()  # the console script: errors as one line
+    said = capsys.readouterr().err
+    assert exited.value.code == 1 and "bad.jsonl:2: not JSON" in " ".join(said.split()) and "Traceback" not in said
+    unknown = tmp_path / "unknown.jsonl"
+    unknown.write_text("".join(f'{{"question": "{q}", "answers": ["x"]}}\n'
+                               for q in (question(2), "Who painted the Kellan lighthouse?", "What is Land999's capital?")))
+    result = CliRunner().invoke(cli_app, ["review", "--labels", str(unknown)])
+    assert result.exit_code == 0, result.output
+    assert "1 logged questions labelled from 3 labels (2 labels match no logged question)" in " ".join(result.output.split())
+    with rag_on(tmp_path) as rag:
+        kept = rag.reviews.reviews.of(asked[0].id)
+        assert kept["verdict"] == "right" and kept["reviewer"] == "ann"  # nothing lost
+        assert rag.reviews.reviews.of(asked[1].id) is None  # the refused calls recorded nothing
+        assert rag.reviews.reviews.of(asked[2].id)["how"] == "file"
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_two_people_reviewing_one_question_at_once_the_later_wins(tmp_path, capitals, db, request):
+    """One review a question: people recording at the same moment all succeed, and the
+    question keeps exactly one review, one of theirs (the last to commit)."""
+    import threading
+
+    url = request.getfixturevalue("postgres_url") if db == "postgresql" else None
+    with rag_on(tmp_path, url) as rag:
+        rag.ingest([capitals])
+        qid = rag.ask(question(5)).id
+        desk = rag.reviews
+        desk.record(qid, "right", reviewer="first")
+        start, done, failed = threading.Barrier(6), [], []
+
+        def review(i: int) -> None:
+            start.wait()
+            try:
+                done.append(desk.record(qid, "wrong" if i % 2 else "right", reviewer=f"person{i}"))
+            except Exception as e:  # noqa: BLE001 - the test reports any failure
+                failed.append(repr(e))
+
+        threads = [threading.Thread(target=review, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert failed == [] and len(done) == 6
+        kept = desk.reviews.of(qid)
+        assert kept["reviewer"] in {f"person{i}" for i in range(6)}
+        assert kept["verdict"] == ("wrong" if int(kept["reviewer"][-1]) % 2 else "right")
+        assert desk.progress()["by_how"].get("chosen", 0) == 1  # one review, not six

@@ -31,8 +31,9 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, func, select
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, delete, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..errors import InputError, NotFoundError
@@ -118,7 +119,8 @@ class Reviews:
 
     def record(self, question_id: int, verdict: str, *, answer: str | None = None, how: str = "chosen",
                reviewer: str | None = None) -> dict[str, Any]:
-        """Record (or replace) the verdict on a logged question; the review as a dict."""
+        """Record the verdict on a logged question, replacing any earlier one: one review a
+        question, the later wins (two people at once included); the review as a dict."""
         if verdict not in VERDICTS:
             raise InputError(f"verdict {verdict!r}: use one of {', '.join(VERDICTS)}")
         if how not in HOWS:
@@ -127,14 +129,22 @@ class Reviews:
         if verdict == "answer" and not answer:
             raise InputError("the verdict 'answer' needs the right answer")
         self._ensure()
+        for attempt in range(5):
+            try:
+                return self._replace(question_id, verdict, answer, how, reviewer)
+            except IntegrityError:
+                # another person's review of the same question committed between our read and
+                # our write: ours is the later one, so it replaces theirs (one review a question)
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _replace(self, question_id: int, verdict: str, answer: str | None, how: str, reviewer: str | None) -> dict[str, Any]:
         with Session(self.engine, expire_on_commit=False) as s, s.begin():
             q = s.get(QuestionRow, question_id)
             if q is None:
-                raise NotFoundError(f"no logged question {question_id}")
-            old = s.scalar(select(ReviewRow).where(ReviewRow.question_id == question_id))
-            if old is not None:
-                s.delete(old)
-                s.flush()
+                raise NotFoundError(f"no logged question {question_id}: it may have been deleted; nothing was recorded")
+            s.execute(delete(ReviewRow).where(ReviewRow.question_id == question_id))
             row = ReviewRow(question_id=question_id, question_key=question_key(q.question), verdict=verdict,
                             answer=answer, right=draft_right(verdict, q.draft, answer), how=how, reviewer=reviewer,
                             reviewed_at=dt.datetime.now(dt.timezone.utc))
