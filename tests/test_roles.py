@@ -1,7 +1,7 @@
 """Keys with roles on a real `ragqa serve` process: every endpoint of the API (read from its
 own OpenAPI description, so that a new one without a decided role fails here) against a key
 of each role, made with `ragqa keys add`. A call without its role is a 403 that names the
-role; with it, never a 401 or 403."""
+role; with it (admin has every role, review includes ask), never a 401 or 403."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_each_role_reaches_exactly_its_endpoints(server, role):
     c, key = server["client"], server["keys"][role]
     for (method, path), needed in NEEDS.items():
         r = call(c, method, path, key)
-        allowed = needed is None or role == "admin" or role == needed
+        allowed = needed is None or role == "admin" or role == needed or (needed, role) == ("ask", "review")
         if allowed:
             assert r.status_code not in (401, 403), (role, method, path, r.text)
         else:
@@ -97,3 +97,25 @@ def test_no_key_or_a_removed_key_is_a_401(server):
 
     time.sleep(2.5)  # keys are re-read every 2 s by a running server
     assert call(c, "GET", "/v1/status", temp).status_code == 401
+
+
+def test_an_asker_sees_only_the_questions_asked_with_its_key(server, tmp_path):
+    """Another asker's question is not found (404, as if absent) for an ask-only key; the
+    asker's own, and any question for a reviewer, are there."""
+    c, keys = server["client"], server["keys"]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "kellan.txt").write_text("The Kellan Island lighthouse was finished in 1887.\n")
+    assert cli(server["env"], "ingest", str(tmp_path / "docs")).returncode == 0
+    other = cli(server["env"], "keys", "add", "other-asker", "--role", "ask").stdout.strip()
+    asked = c.post("/v1/ask", headers={"Authorization": f"Bearer {keys['ask']}"},
+                   json={"question": "Who kept the Kellan Island lighthouse?"})
+    assert asked.status_code == 200 and asked.json()["id"] is not None, asked.text
+    qid = asked.json()["id"]
+    mine = call(c, "GET", f"/v1/questions/{qid}", keys["ask"])
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["question"] == "Who kept the Kellan Island lighthouse?"
+    theirs = call(c, "GET", f"/v1/questions/{qid}", other)
+    assert theirs.status_code == 404 and "other-asker" in theirs.json()["error"]["message"]
+    assert "Kellan" not in theirs.text
+    assert call(c, "GET", f"/v1/questions/{qid}", keys["review"]).status_code == 200
+    assert call(c, "GET", "/v1/reviews/next", other).status_code == 403  # nor the review queue

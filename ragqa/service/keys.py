@@ -49,7 +49,8 @@ class Key:
     roles: frozenset[str]
 
     def may(self, role: str) -> bool:
-        return role in self.roles or "admin" in self.roles
+        """admin may everything; review may ask too (a reviewer asks); ask only asks."""
+        return role in self.roles or "admin" in self.roles or (role == "ask" and "review" in self.roles)
 
 
 def digest(key: str | bytes) -> str:

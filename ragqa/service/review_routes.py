@@ -19,9 +19,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InputError
+from ..errors import InputError, NotFoundError
 from ..review.reviews import VERDICTS
-from .guard import needs
+from .guard import caller, needs
 from .routes import Svc, asker
 
 question_routes = APIRouter(dependencies=[needs("ask")])
@@ -46,9 +46,14 @@ class CalibrateRequest(BaseModel):
 
 
 @question_routes.get("/v1/questions/{question_id}")
-def question(service: Svc, question_id: int) -> dict[str, Any]:
+def question(service: Svc, question_id: int, request: Request) -> dict[str, Any]:
+    """A question and, once a person has answered it, their answer. A key with only the ask
+    role sees only the questions asked with it (another asker's is "not found", as if absent)."""
     with service.admin_lock:
         entry = service.admin.reviews.question(question_id)
+    key = caller(request)
+    if key is not None and not key.may("review") and entry.get("asker") != key.label:
+        raise NotFoundError(f"no logged question {question_id} asked with the key {key.label!r}")
     keep = ("id", "asked_at", "question", "answer", "draft", "abstained", "reason", "confidence", "review", "person_answer")
     return {k: entry.get(k) for k in keep}
 
