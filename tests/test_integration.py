@@ -191,7 +191,7 @@ def test_the_small_readers_calibration_certifies_nothing_and_says_why_it_withhol
         # every target risk it was certified for is out of reach too (docs/confidence.md: none from 0.05 to 0.4)
         assert cal.thresholds and all(t > 1 for t in cal.thresholds.values())
     r = cli("status", "--index", str(rag.index_dir), env={"RAGQA_CALIBRATION": "auto", "RAGQA_MODEL": "smollm2-135m"})
-    assert r.returncode == 0 and "bundled default" in r.stdout
+    assert r.returncode == 0 and "shipped for SmolLM2-135M-Instruct.Q4_1.gguf" in r.stdout
 
 
 def test_cli_filters_restrict_the_sources(world):

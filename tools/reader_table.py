@@ -20,9 +20,10 @@ def row(entry, cal: dict) -> str:
     given = (f"{every['answered']}: {100 * every['coverage_of_answerable']:.0f}% of answerable, risk {every['risk']:.3f}"
              if every["answered"] else "none")
     name = entry.name + (" (default)" if entry.name == default_name() else "")
+    where = (f"target {cal['target_risk']:g}, threshold {cal['threshold']:.3f}" if cal["threshold"] <= 1
+             else f"none up to {max(float(t) for t in th):.2f}")
     return (f"| {name} | {ans['right_drafts']} of {ans['n']} ({100 * ans['right_drafts'] / ans['n']:.0f}%) "
-            f"| {every['auroc']:.3f} / {every['ece']:.3f} | {cert} (target {cal['target_risk']:g}, threshold "
-            f"{cal['threshold']:.3f}) | {given} "
+            f"| {every['auroc']:.3f} / {every['ece']:.3f} | {cert} ({where}) | {given} "
             f"| {absent['answered']} of {absent['n']} | {adv['answered']} of {adv['n']} "
             f"| {entry.measured.get('ask p50', '-')} |")
 
