@@ -197,7 +197,7 @@ class LlamaCppGenerator(BaseGenerator):
             self._prefix_done = True
             if not self.restored_tokens:
                 try:
-                    prefix_state.save(self.llm, prefix, sum(m["content"].count(prefix_state.CUE) for m in messages[:-1]))
+                    prefix_state.save(self.llm, prefix, list(messages)[:-1])
                 except Exception as e:  # a full disk or a read-only home costs the next cold ask time, not this answer
                     log.warning("cannot keep the prompt prefix state: %s", e)
 

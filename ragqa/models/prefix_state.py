@@ -75,13 +75,14 @@ def restore(llm: Any, name: str) -> int:
         return 0
 
 
-def save(llm: Any, name: str, before: int) -> int:
+def save(llm: Any, name: str, prefix_messages: Sequence[dict[str, str]]) -> int:
     """Cut the context back to the constant prefix and keep it; tokens saved (0: none).
-    `before`: how many times CUE occurs in the prefix messages; the next occurrence opens
-    the question's own turn (the user's documents come only after it)."""
+    The CUE after those the prefix messages hold opens the question's own turn (the user's
+    documents come only after it)."""
     path = cache_dir() / f"{name}.pkl"
     if path.is_file():
         return 0
+    before = sum(m["content"].count(CUE) for m in prefix_messages)
     ids = [int(t) for t in llm.input_ids]
     starts = cue_positions(llm, ids)
     if len(starts) <= before:
