@@ -38,6 +38,7 @@ class Bench:
 BENCHES = (
     Bench("bench_core", "ingest and ask against raw sentence-transformers and raw llama.cpp"),
     Bench("bench_cold_ask", "a cold `ragqa ask` with and without the saved prompt prefix, against a warm one"),
+    Bench("bench_sentence_check", "the sentence check's cost: warm asks with it off and on, side by side"),
     Bench("bench_service", "HTTP against in-process asks; ingest by workers against one process"),
     Bench("bench_prompt", "prompt budget (top_k, context tokens) against answer quality", ("100",)),
     Bench("bench_followup", "follow-ups rewritten to stand alone, per reader: kept, inventing, recall@5"),

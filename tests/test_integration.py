@@ -235,3 +235,20 @@ def test_extractive_answers_are_verbatim_spans_of_what_they_cite(world):
     cited = answer.sources[answer.signals["cited"][0] - 1].chunk.text
     assert span in " ".join(cited.split())
     assert answer.signals["grounding"] == 1.0 and 0.0 < answer.signals["start_probability"] <= 1.0
+
+
+def test_a_yes_no_question_apart_leaves_the_answer_prompt_cached(world):
+    """The sentence check is asked apart from the answer's conversation; the cache keeps the
+    answer prompt, so the next answer does not evaluate its prefix again."""
+    from ragqa.answer.prompts import sentence_check_messages
+
+    rag, _, _ = world
+    rag.ask(QUESTION)
+    llm = rag.generator.llm
+    n, ids = llm.n_tokens, llm.input_ids[: llm.n_tokens].tolist()
+    stated = rag.generator.yes_probability(sentence_check_messages(
+        QUESTION, "In 1698 Thomas Savery developed a steam-powered water pump.", "Thomas Savery [1]"))
+    assert llm.n_tokens == n and llm.input_ids[:n].tolist() == ids
+    other = rag.generator.yes_probability(sentence_check_messages(
+        QUESTION, "In 1712 Thomas Newcomen built an atmospheric engine.", "Thomas Savery [1]"))
+    assert other < 0.5 < stated

@@ -36,6 +36,8 @@ SIGNALS: dict[str, Signal] = {
     "logprob_min": Signal("lowest token log-probability", True),
     "logprob_first": Signal("log-probability of the first token", True),
     "self_check": Signal("P(yes) to 'is your answer stated in the sources?', corrected against content-free sources", True),
+    "sentence_check": Signal("P(yes) to 'does this sentence by itself state that the answer to the question is ...?', "
+                             "asked of the cited sentence apart from the answer's sources", True),
     "question_coverage": Signal("share of the question's words that the sources shown hold", True),
     "question_coverage_answer": Signal("the same around the sentence the answer came from", True),
     "start_probability": Signal("probability of the chosen span's start (extractive answers)", True),

@@ -25,8 +25,8 @@ from .citations import check as check_citations
 from .context import select as select_context
 from .grammar import citation_grammar, span_candidates, span_grammar
 from .injection import is_instruction
-from .policy import Decision, Policy
-from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, content_free_check_messages
+from .policy import Decision, Policy, hard_check
+from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, content_free_check_messages, sentence_check_messages
 from .retrieval import Retriever
 
 if TYPE_CHECKING:
@@ -144,6 +144,7 @@ class Answering:
         a.signals.update(sig.generation_signals(generator.last_logprobs))
         a.signals["start_probability"] = generator.last_start_probability
         a.signals.update(self.self_check(a))
+        a.signals.update(self.sentence_check(a))
         a.mark("check")
 
     def self_check(self, a: Attempt) -> dict[str, Any]:
@@ -158,6 +159,22 @@ class Answering:
         return {"self_check": None if corrected is None else round(corrected, 4),
                 "self_check_raw": None if p is None else round(p, 4),
                 "self_check_content_free": None if p_cf is None else round(p_cf, 4)}
+
+    def sentence_check(self, a: Attempt) -> dict[str, Any]:
+        """Ask the model whether the sentence the answer cites, alone, states that answer to
+        the question: on when set, or (auto) when the calibration in use reads it. Skipped
+        when a hard check already withholds the draft."""
+        want = self.settings.sentence_check
+        if want == "off" or not self.generator.can_self_check or a.checked is None or not a.checked.citations:
+            return {}
+        if want == "auto":
+            cal = self.policy.calibration
+            if cal is None or "sentence_check" not in cal.features:
+                return {}
+        if hard_check(a.signals, self.policy.min_grounding) is not None:
+            return {}
+        p = self.generator.yes_probability(sentence_check_messages(a.question, a.checked.citations[0].quote, a.draft))
+        return {} if p is None else {"sentence_check": round(p, 4)}
 
     def decide(self, a: Attempt) -> Answer:
         decision = self.policy.decide(a.signals)
