@@ -114,9 +114,10 @@ class Settings:
     min_grounding: float = setting(0.5, "share of the answer's content words that must be found in what it cites", low=0, high=1)
     # with the bundled 135M model its AUROC was 0.53, so it is off by default
     self_check: int = setting(0, "1: one extra pass (~0.4 s) asks the model whether the sources state its answer", choices=ONOFF)
-    sentence_check: str = setting("auto", "one extra short pass (~1 s with the 1.5B on 2 cores) asks the model whether the sentence "
+    sentence_check: str = setting("auto", "one extra short pass (~1.7 s with the 1.5B on 2 cores) asks the model whether the sentence "
                                           "its answer cites, alone, states that answer to the question: auto (when the "
-                                          "calibration in use reads it), on, or off", choices=("auto", "on", "off"))
+                                          "calibration in use reads it), on, or off (a calibration that reads it then "
+                                          "certifies nothing)", choices=("auto", "on", "off"))
     question_log: int = setting(1, "1: every question, its sources, draft, verdict and signals are recorded in the index's "
                                    "database (`ragqa log`)", choices=ONOFF)
     # the service (ragqa serve) and its ingestion workers (ragqa worker)

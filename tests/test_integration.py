@@ -247,8 +247,8 @@ def test_a_yes_no_question_apart_leaves_the_answer_prompt_cached(world):
     llm = rag.generator.llm
     n, ids = llm.n_tokens, llm.input_ids[: llm.n_tokens].tolist()
     stated = rag.generator.yes_probability(sentence_check_messages(
-        QUESTION, "In 1698 Thomas Savery developed a steam-powered water pump.", "Thomas Savery [1]"))
+        QUESTION, "In 1698 Thomas Savery developed a steam-powered water pump.", "Thomas Savery [1]"), apart=True)
     assert llm.n_tokens == n and llm.input_ids[:n].tolist() == ids
     other = rag.generator.yes_probability(sentence_check_messages(
-        QUESTION, "In 1712 Thomas Newcomen built an atmospheric engine.", "Thomas Savery [1]"))
+        QUESTION, "In 1712 Thomas Newcomen built an atmospheric engine.", "Thomas Savery [1]"), apart=True)
     assert other < 0.5 < stated

@@ -22,7 +22,8 @@ class Judging(ExtractiveGenerator):
         self.p_yes = p_yes
         self.asked: list[list[dict[str, str]]] = []
 
-    def yes_probability(self, messages):
+    def yes_probability(self, messages, apart=False):
+        assert apart  # asked apart from the answer's conversation: the cache is kept for the next answer
         self.asked.append(list(messages))
         return self.p_yes
 
@@ -89,3 +90,19 @@ def test_not_asked_for_a_draft_a_hard_check_withholds(tmp_path, docs):
         answer = rag.ask("Which town did Etna destroy in 1669?")
     assert answer.abstained and "cites no source" in answer.reason
     assert gen.asked == []
+
+
+def test_turning_it_off_under_a_calibration_that_reads_it_leaves_no_certificate(tmp_path, docs):
+    """A calibration describes one pipeline: without the signal it reads, its threshold
+    certifies nothing, and ragqa says why instead of imputing the signal."""
+    index = tmp_path / "index"
+    with RAG(index, embedder=HashEmbedder(), generator=Judging(0.9), min_relevance=0.1) as rag:
+        rag.ingest([docs])
+    reading("sentence_check").save(index / "calibration.json")
+    with RAG(index, embedder=HashEmbedder(), generator=Judging(0.9), min_relevance=0.1) as rag:
+        assert rag.policy.calibration is not None
+        assert not rag.ask("Which town did Etna destroy in 1669?").abstained
+    with RAG(index, embedder=HashEmbedder(), generator=Judging(0.9), min_relevance=0.1, sentence_check="off") as rag:
+        answer = rag.ask("Which town did Etna destroy in 1669?")
+        assert rag.policy.calibration is None and "RAGQA_SENTENCE_CHECK=off" in rag.policy.warning
+        assert answer.abstained and not answer.calibrated

@@ -108,6 +108,7 @@ class Policy:
         self.user_threshold = settings.min_confidence  # RAGQA_MIN_CONFIDENCE: the user's own, never called certified
         self.chosen_risk = settings.target_risk  # RAGQA_TARGET_RISK
         self._choice, self._index_dir, self._models, self._stored = settings.calibration, index_dir, models, stored
+        self._sentence_check = settings.sentence_check
         self._found: tuple[Scorer, Calibration | None, str | None] | None = None
         if scorer is not None:  # given: used as is (its calibration, if it has one, sets the threshold)
             self._found = (scorer, scorer.calibration if isinstance(scorer, CalibratedScorer) else None, None)
@@ -117,6 +118,10 @@ class Policy:
         a warning is logged when one exists for other models): (scorer, calibration, warning)."""
         if self._found is None:
             calibration, warning = scoring.resolve(self._choice, self._index_dir, self._models, self._stored)
+            if calibration is not None and "sentence_check" in calibration.features and self._sentence_check == "off":
+                # a calibration describes one pipeline: without the signal it reads, it certifies nothing
+                calibration, warning = None, ("the calibration reads the sentence check, which RAGQA_SENTENCE_CHECK=off "
+                                              "turns off; confidence is uncalibrated")
             if warning:
                 log.warning("%s", warning)
             self._found = (CalibratedScorer(calibration) if calibration is not None else BlendScorer(), calibration, warning)

@@ -173,7 +173,8 @@ class Answering:
                 return {}
         if hard_check(a.signals, self.policy.min_grounding) is not None:
             return {}
-        p = self.generator.yes_probability(sentence_check_messages(a.question, a.checked.citations[0].quote, a.draft))
+        p = self.generator.yes_probability(sentence_check_messages(a.question, a.checked.citations[0].quote, a.draft),
+                                           apart=True)
         return {} if p is None else {"sentence_check": round(p, 4)}
 
     def decide(self, a: Attempt) -> Answer:

@@ -7,8 +7,9 @@ abilities, declared rather than probed for. `BaseGenerator` gives every ability 
 - `load()`: load the weights now (kept out of an answer's timings);
 - `identity`: what a calibration is tied to (default: the name);
 - `last_logprobs`, `last_start_probability`: read after `chat`, they feed the confidence;
-- `can_self_check` and `yes_probability(messages)`: P(yes) among yes/no for the reply's
-  first token (the self-check signal)."""
+- `can_self_check` and `yes_probability(messages, apart=False)`: P(yes) among yes/no for
+  the reply's first token (the self-check and sentence-check signals); `apart`: the
+  question does not continue the answer's conversation."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ class Generator(Protocol):
         """After chat() with candidates: how sure the model was of where the span starts."""
         ...
 
-    def yes_probability(self, messages: Sequence[Message]) -> float | None: ...
+    def yes_probability(self, messages: Sequence[Message], apart: bool = False) -> float | None: ...
 
 
 class BaseGenerator:
@@ -88,5 +89,5 @@ class BaseGenerator:
     def identity(self) -> dict[str, Any]:
         return {"name": self.name}
 
-    def yes_probability(self, messages: Sequence[Message]) -> float | None:
+    def yes_probability(self, messages: Sequence[Message], apart: bool = False) -> float | None:
         return None
