@@ -30,19 +30,21 @@ DELTA = 0.1
 MIN_GROUNDING = 0.5
 
 
-def cross_fitted(rows: list[dict]) -> list[float]:
-    """Out-of-fold confidences: each half of `rows` scored by a calibrator fitted on the other."""
+def cross_fitted(rows: list[dict], rank: list[dict]) -> list[float]:
+    """Out-of-fold confidences: each half of `rows` scored by a calibrator fitted on the other
+    (and on the `rank` rows, for the ordering only)."""
     a, b = C.split(rows, seed=1)
     out: dict[int, float] = {}
     for train, test in ((a, b), (b, a)):
-        cal = C.fit([r["signals"] for r in train], [r["right"] for r in train], [], [], target_risk=0.5, delta=DELTA)
+        cal = C.fit([r["signals"] for r in train], [r["right"] for r in train], [], [], target_risk=0.5, delta=DELTA,
+                    rank_signals=[r["signals"] for r in rank], rank_right=[r["right"] for r in rank])
         for r in test:
             out[id(r)] = cal.probability(r["signals"])
     return [out[id(r)] for r in rows]
 
 
-def choose_target(rows: list[dict]) -> tuple[float, list[dict]]:
-    conf = cross_fitted(rows)
+def choose_target(rows: list[dict], rank: list[dict]) -> tuple[float, list[dict]]:
+    conf = cross_fitted(rows, rank)
     right = [bool(r["right"]) for r in rows]
     ok = [C.passes_checks(r["signals"], MIN_GROUNDING) for r in rows]
     n_ans = sum(r["answerable"] for r in rows) or 1
@@ -127,22 +129,30 @@ def main() -> None:
     ap.add_argument("--heldout-says", default="corpora/squad2/questions_heldout.jsonl",
                     help="what the held-out questions are, in words (recorded with the report)")
     ap.add_argument("--kinds", default=",".join(EVERYDAY), help="the kinds of question the certificate is for")
+    ap.add_argument("--rank-also", default="",
+                    help="kinds of question in ANSWERS that help order the answers (the calibrator's weights) but are "
+                         "never certified nor set the probability's scale, e.g. squad_adversarial")
     ap.add_argument("--model", default=None, help="the GGUF (catalogue name or path) the rows were drafted with")
     ap.add_argument("--index", default=str(ROOT / "indexes" / "squad2"))
     a = ap.parse_args()
     kinds = tuple(a.kinds.split(","))
-    rows = [r for r in load_rows(a.answers) if r["kind"] in kinds]
+    every = load_rows(a.answers)
+    rows = [r for r in every if r["kind"] in kinds]
+    rank = [r for r in every if r["kind"] in a.rank_also.split(",")] if a.rank_also else []
     fit_part, _ = C.split(rows, seed=0)  # the same halves as fit_rows
-    target, table = choose_target(fit_part)
+    target, table = choose_target(fit_part, rank)
     for row in table:
         print(f"fit half, cross-fitted: target {row['target_risk']:.2f} -> threshold {row['threshold']:.3f}, "
               f"answers {row['coverage_answerable']:.1%} of answerable")
     with RAG(a.index, model_path=a.model) as rag:
         models = rag.models()
-    cal = C.fit_rows(rows, target_risk=target, delta=DELTA, models=models, min_grounding=MIN_GROUNDING)
+    cal = C.fit_rows(rows, target_risk=target, delta=DELTA, models=models, min_grounding=MIN_GROUNDING, rank_rows=rank)
     words = "; ".join(KIND_WORDS.get(k, k) for k in kinds)
     cal.fitted["source"] = (f"shipped for {models['generator']['name']}: fitted and certified on "
                             f"{len(rows)} SQuAD 2.0 questions ({words}; CC BY-SA 4.0), target risk chosen on the fitting half")
+    if rank:
+        cal.fitted["source"] += (f"; the answers ordered with {len(rank)} more of another kind too "
+                                 f"({'; '.join(KIND_WORDS.get(k, k) for k in a.rank_also.split(','))}), never certified on")
     cal.fitted["certified_for"] = {"kinds": list(kinds), "in_words": "questions " + " or ".join(KIND_WORDS.get(k, k) for k in kinds)}
     cal.fitted["target_choice"] = {"targets": table, "min_coverage_answerable": MIN_COVERAGE, "chosen": target}
     if a.heldout:

@@ -143,13 +143,13 @@ def select_features(raw: list[list[float | None]], y: Any, names: Sequence[str],
     return keep or list(present)
 
 
-def out_of_fold(Z: Any, y: Any, C: float, seed: int = 0) -> list[float]:
+def out_of_fold(Z: Any, y: Any, C: float, seed: int = 0, rank: tuple[Any, Any] | None = None) -> list[float]:
     """Confidences for the fitting part from calibrators that did not see each row (two
     folds): what the threshold part will look like. In-sample confidences are optimistic,
     and a sequence started from them began too high (the first, noisy test failed and
-    stopped it: docs/readers.md)."""
+    stopped it: docs/readers.md). `rank`: (Z, y) of rows that join every fold's ranking
+    fit (see `fit`)."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(seed)
     fold = np.zeros(len(y), dtype=int)
@@ -160,41 +160,73 @@ def out_of_fold(Z: Any, y: Any, C: float, seed: int = 0) -> list[float]:
     for k in (0, 1):
         train, test = fold != k, fold == k
         if len(set(y[train].tolist())) < 2:
-            return LogisticRegression(C=C, max_iter=1000).fit(Z, y).predict_proba(Z)[:, 1].tolist()
-        out[test] = LogisticRegression(C=C, max_iter=1000).fit(Z[train], y[train]).predict_proba(Z[test])[:, 1]
+            coef, intercept = _logistic(Z, y, C, rank)
+            return (1 / (1 + np.exp(-(Z @ coef + intercept)))).tolist()
+        coef, intercept = _logistic(Z[train], y[train], C, rank)
+        out[test] = 1 / (1 + np.exp(-(Z[test] @ coef + intercept)))
     return out.tolist()
+
+
+def _logistic(Z: Any, y: Any, C: float, rank: tuple[Any, Any] | None = None) -> tuple[Any, float]:
+    """(coefficients, intercept) of a logistic regression of y on Z. With `rank` rows, the
+    coefficients are fitted on Z and the rank rows together (how to order answers), then
+    their scale and the intercept again on Z alone (Platt scaling), so that the probability
+    is calibrated for the fitting rows' kind of question, not for the mix."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    if rank is None or not len(rank[1]):
+        m = LogisticRegression(C=C, max_iter=1000).fit(Z, y)
+        return m.coef_[0], float(m.intercept_[0])
+    m = LogisticRegression(C=C, max_iter=1000).fit(np.vstack([Z, rank[0]]), np.concatenate([y, rank[1]]))
+    score = Z @ m.coef_[0] + m.intercept_[0]
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(score[:, None], y)
+    a, b = float(platt.coef_[0][0]), float(platt.intercept_[0])
+    return m.coef_[0] * a, float(m.intercept_[0]) * a + b
 
 
 def fit(fit_signals: Sequence[dict], fit_right: Sequence[bool], thr_signals: Sequence[dict],
         thr_right: Sequence[bool], thr_answerable: Sequence[bool] | None = None, *,
         target_risk: float = 0.1, delta: float = 0.1, models: dict[str, Any] | None = None,
-        names: Sequence[str] = FEATURES, C: float = 1.0) -> Calibration:
-    """Fit the calibrator on one part and the threshold on the other (see the module doc)."""
+        names: Sequence[str] = FEATURES, C: float = 1.0, rank_signals: Sequence[dict] = (),
+        rank_right: Sequence[bool] = ()) -> Calibration:
+    """Fit the calibrator on one part and the threshold on the other (see the module doc).
+    `rank_signals`/`rank_right`: labelled rows of another kind of question (never of the
+    threshold part) that help order the answers but not set the probability: the weights
+    are fitted on both, the probability's scale on the fitting part alone (`_logistic`)."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
 
     if not 0 < target_risk < 1 or not 0 < delta < 1:
         raise ConfigError("target risk and delta must lie strictly between 0 and 1")
     y = np.asarray(fit_right, dtype=int)
     if len(set(y.tolist())) < 2:
         raise ConfigError("cannot calibrate: the fitting questions need both right and wrong answers")
+    y_rank = np.asarray(rank_right, dtype=int)
     raw = [features(s, names) for s in fit_signals]
+    raw_rank = [features(s, names) for s in rank_signals]
     present = [n for j, n in enumerate(names) if any(r[j] is not None for r in raw)]
-    present = select_features(raw, y, names, present)
+    present = select_features(raw + raw_rank, np.concatenate([y, y_rank]), names, present)
     idx = [list(names).index(n) for n in present]
-    X = np.array([[np.nan if r[j] is None else r[j] for j in idx] for r in raw], dtype=float)
+
+    def matrix(rows: list[list[float | None]]) -> Any:
+        return np.array([[np.nan if r[j] is None else r[j] for j in idx] for r in rows], dtype=float).reshape(len(rows), len(idx))
+
+    X, X_rank = matrix(raw), matrix(raw_rank)
     mean = np.nanmean(X, axis=0)
-    X = np.where(np.isnan(X), mean, X)
+    X, X_rank = np.where(np.isnan(X), mean, X), np.where(np.isnan(X_rank), mean, X_rank)
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=C, max_iter=1000)
-    model.fit((X - mean) / scale, y)
-    cal = Calibration(features=present, mean=mean.tolist(), scale=scale.tolist(), coef=model.coef_[0].tolist(),
-                      intercept=float(model.intercept_[0]), threshold=1.01, target_risk=target_risk, delta=delta,
+    rank = ((X_rank - mean) / scale, y_rank) if len(y_rank) else None
+    coef, intercept = _logistic((X - mean) / scale, y, C, rank)
+    cal = Calibration(features=present, mean=mean.tolist(), scale=scale.tolist(), coef=np.asarray(coef).tolist(),
+                      intercept=float(intercept), threshold=1.01, target_risk=target_risk, delta=delta,
                       models=models or {})
     # the sequence's start is read off the fitting part, with confidences out of fold
-    fit_conf = out_of_fold((X - mean) / scale, y, C) if len(y) >= 20 else [cal.probability(s) for s in fit_signals]
-    return certify(cal, fit_conf, fit_right, thr_signals, thr_right, thr_answerable, target_risk=target_risk, delta=delta)
+    fit_conf = out_of_fold((X - mean) / scale, y, C, rank=rank) if len(y) >= 20 else [cal.probability(s) for s in fit_signals]
+    out = certify(cal, fit_conf, fit_right, thr_signals, thr_right, thr_answerable, target_risk=target_risk, delta=delta)
+    if len(y_rank):
+        out.fitted["ranked_also_on"] = len(y_rank)
+    return out
 
 
 def certify(cal: Calibration, fit_conf: Sequence[float], fit_right: Sequence[bool], thr_signals: Sequence[dict],
@@ -260,14 +292,16 @@ def passes_checks(signals: dict[str, Any], min_grounding: float) -> bool:
 
 
 def fit_rows(rows: Sequence[dict], *, target_risk: float, delta: float, models: dict[str, Any],
-             min_grounding: float, seed: int = 0) -> Calibration:
+             min_grounding: float, seed: int = 0, rank_rows: Sequence[dict] = ()) -> Calibration:
     """Split labelled rows in two, fit on one half, choose the threshold on the other, and
-    record the figures measured on that second half."""
+    record the figures measured on that second half. `rank_rows` join the fit's ordering
+    only (see `fit`)."""
     fit_part, thr_part = split(rows, seed)
     cal = fit([r["signals"] for r in fit_part], [r["right"] for r in fit_part],
               [r["signals"] for r in thr_part], [r["right"] for r in thr_part],
               [passes_checks(r["signals"], min_grounding) for r in thr_part],
-              target_risk=target_risk, delta=delta, models=models)
+              target_risk=target_risk, delta=delta, models=models,
+              rank_signals=[r["signals"] for r in rank_rows], rank_right=[r["right"] for r in rank_rows])
     conf = [cal.probability(r["signals"]) for r in thr_part]
     right = [bool(r["right"]) for r in thr_part]
     answered = [passes_checks(r["signals"], min_grounding) and c >= cal.threshold for r, c in zip(thr_part, conf)]
