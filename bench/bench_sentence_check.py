@@ -15,14 +15,11 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from .bench_cold_ask import QUESTIONS as DEMO_QUESTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
-QUESTIONS = [
-    "Who developed a steam-powered water pump in 1698?", "Where is the Scottish Parliament building?",
-    "Who was the first Duke of Normandy?", "What did Watt add to the steam engine in 1788?",
-    "How many members does the Scottish Parliament have?", "When did the Normans conquer England?",
-    "What is a steam turbine?", "Who is the Presiding Officer of the Scottish Parliament?",
-    "Who invented the telephone?", "What year did the Normans first arrive in Italy?",
-]
+# the cold-ask bench's demo questions, and one the documents do not answer
+QUESTIONS = [*DEMO_QUESTIONS, "Who invented the telephone?", "What year did the Normans first arrive in Italy?"]
 
 
 def p95(xs: list[float]) -> float:

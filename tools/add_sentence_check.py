@@ -22,9 +22,10 @@ from pathlib import Path
 
 def main() -> None:
     from ragqa.answer.citations import check as check_citations
-    from ragqa.answer.policy import hard_check
+    from ragqa.answer.policy import before_generation, hard_check
     from ragqa.answer.steps import Answering, Attempt
     from ragqa.rag import RAG
+    from ragqa.settings import Settings
     from ragqa.types import Filters
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -51,10 +52,8 @@ def main() -> None:
     def steps_for(index: str) -> Answering:
         nonlocal generator
         if index not in rags:
-            rag = RAG(index, model_path=a.model, sentence_check="on", question_log=0)
-            if generator is not None:
-                rag._generator = generator  # one model in memory for every index
-            generator = rag.generator
+            rag = RAG(index, model_path=a.model, generator=generator, sentence_check="on", question_log=0)
+            generator = rag.generator  # one model in memory for every index
             rags[index] = (rag, Answering(rag._retriever(), rag.embedder, rag.generator, rag.policy, rag.settings))
         return rags[index][1]
 
@@ -64,7 +63,8 @@ def main() -> None:
         for i, row in enumerate(rows):
             s = row["signals"]
             row["signals"].pop("sentence_check", None)
-            if s.get("retrieval_top", 0.0) < 0.25 or hard_check(s, 0.5) is not None or not row.get("draft"):
+            if before_generation(s, Settings.min_relevance) is not None or hard_check(s, Settings.min_grounding) is not None \
+                    or not row.get("draft"):
                 counts["skipped_hard_check"] += 1
             else:
                 steps = steps_for(where.get(row["id"], a.index))

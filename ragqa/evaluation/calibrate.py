@@ -175,7 +175,7 @@ def _logistic(Z: Any, y: Any, C: float, rank: tuple[Any, Any] | None = None) -> 
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    if rank is None or not len(rank[1]):
+    if rank is None:
         m = LogisticRegression(C=C, max_iter=1000).fit(Z, y)
         return m.coef_[0], float(m.intercept_[0])
     m = LogisticRegression(C=C, max_iter=1000).fit(np.vstack([Z, rank[0]]), np.concatenate([y, rank[1]]))
