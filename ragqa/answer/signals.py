@@ -48,6 +48,8 @@ SIGNALS: dict[str, Signal] = {
     "cited": Signal("the source numbers cited", False),
     "declined": Signal("the model said it cannot answer", False),
     "cites_instruction": Signal("a cited sentence is an instruction to the assistant (ragqa.answer.injection)", False),
+    "example_copied": Signal("the first draft, a worked example's answer that its sources do not hold; drafted "
+                             "again as a span of the sources", False),
     "self_check_raw": Signal("P(yes) before the content-free correction", False),
     "self_check_content_free": Signal("P(yes) with content-free sources", False),
 }

@@ -26,7 +26,15 @@ from .context import select as select_context
 from .grammar import citation_grammar, span_candidates, span_grammar
 from .injection import is_instruction
 from .policy import Decision, Policy, hard_check
-from .prompts import ABSTAIN_TEXT, answer_messages, check_messages, content_free_check_messages, sentence_check_messages
+from .prompts import (
+    ABSTAIN_TEXT,
+    answer_messages,
+    check_messages,
+    content_free_check_messages,
+    copies_example,
+    may_become_example_answer,
+    sentence_check_messages,
+)
 from .retrieval import Retriever
 
 if TYPE_CHECKING:
@@ -110,22 +118,39 @@ class Answering:
         a.signals["context_tokens"] = sum(generator.count_tokens(h.chunk.text) for h in a.hits)
         a.mark("context")
 
-    def generate(self, a: Attempt) -> Iterator[str]:
+    def generate(self, a: Attempt, extractive: bool | None = None) -> Iterator[str]:
+        """Stream the draft. A draft that is a worked example's answer its sources do not
+        hold is not shown: the first pieces wait while they could still become one, and
+        such a draft is made again from the same (cached) prompt as a verbatim span of
+        the sources, which cannot be a copy (prompts.copies_example)."""
         s = self.settings
+        extractive = bool(s.extractive) if extractive is None else extractive
         texts = [h.chunk.text for h in a.hits]
         grammar: str | None
-        if s.extractive:
+        if extractive:
             grammar = span_grammar(texts, question=a.question)
         else:
             grammar = citation_grammar(len(a.hits)) if s.cite_grammar else None
         params = SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
                                 top_k=s.top_k_sampling, seed=s.seed, grammar=grammar,
-                                candidates=tuple(span_candidates(a.question, texts)) if s.extractive else ())
+                                candidates=tuple(span_candidates(a.question, texts)) if extractive else ())
         pieces: list[str] = []
+        held = not extractive  # pieces not yet shown
         for piece in self.generator.chat(answer_messages(a.question, a.hits, s.system_prompt), params):
             pieces.append(piece)
-            yield piece
-        a.draft = "".join(pieces).strip()
+            if held and not may_become_example_answer("".join(pieces)):
+                held = False
+                yield "".join(pieces)
+            elif not held:
+                yield piece
+        draft = "".join(pieces).strip()
+        if not extractive and copies_example(draft, texts):
+            a.signals["example_copied"] = draft
+            yield from self.generate(a, extractive=True)
+            return
+        if held and pieces:
+            yield "".join(pieces)
+        a.draft = draft
         a.mark("generate")
 
     def check(self, a: Attempt) -> None:
