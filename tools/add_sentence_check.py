@@ -13,11 +13,11 @@ The figures it prints (and the rows it writes) are what docs/readers.md reports 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from pathlib import Path
+
+from tools import row_files
 
 
 def main() -> None:
@@ -28,22 +28,11 @@ def main() -> None:
     from ragqa.settings import Settings
     from ragqa.types import Filters
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("rows")
-    ap.add_argument("out")
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--index", required=True, help="the index the rows were drafted on")
-    ap.add_argument("--index-for", action="append", default=[],
-                    help="ANSWERS=INDEX: the rows whose ids are in ANSWERS were drafted on INDEX")
+    ap = row_files.arguments(__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=0)
     a = ap.parse_args()
-
-    where: dict[str, str] = {}
-    for spec in a.index_for:
-        answers, index = spec.split("=", 1)
-        for line in Path(answers).read_text(encoding="utf-8").splitlines():
-            where[json.loads(line)["id"]] = index
-    rows = [json.loads(line) for line in Path(a.rows).read_text(encoding="utf-8").splitlines() if line.strip()]
+    where = row_files.drafted_on(a.index_for)
+    rows = row_files.read(a.rows)
     if a.limit:
         rows = rows[: a.limit]
     rags: dict[str, tuple[RAG, Answering]] = {}

@@ -90,7 +90,8 @@ def copies_an_example(draft: str) -> bool:
 
 def per_kind(cal: C.Calibration, rows: list[dict], min_relevance: float, certified: tuple[str, ...]) -> dict[str, dict]:
     """On rows the fit never saw: for each kind, and for the certified kinds together, the
-    questions, right drafts, drafts copying a worked example, answers given, wrong among
+    questions, right drafts, drafts copying a worked example (and first drafts that did, drafted
+    again as a span of the sources: `example_copied`), answers given, wrong among
     them (the realized risk), and how well the confidence ranks (AUROC) and is calibrated
     (ECE) there."""
     from ragqa.evaluation import metrics as M
@@ -108,6 +109,7 @@ def per_kind(cal: C.Calibration, rows: list[dict], min_relevance: float, certifi
         n_answerable = sum(rows[i]["answerable"] for i in idx)
         out[label] = {"n": len(idx), "right_drafts": sum(right),
                       "example_copies": sum(copies_an_example(rows[i]["draft"]) for i in idx),
+                      "first_drafts_copied": sum("example_copied" in rows[i]["signals"] for i in idx),
                       "answered": len(given), "wrong": wrong,
                       "coverage_of_answerable": round(sum(rows[i]["answerable"] for i in given) / n_answerable, 4) if n_answerable else None,
                       "risk": round(wrong / len(given), 4) if given else None,
@@ -159,7 +161,8 @@ def main() -> None:
         report = per_kind(cal, load_rows(a.heldout), Settings.min_relevance, kinds)
         cal.fitted["heldout"] = {"questions": a.heldout_says, "by_kind": report}
         for kind, r in report.items():
-            print(f"held-out {kind}: {r['n']} questions, right drafts {r['right_drafts']}, example copies {r['example_copies']}, "
+            print(f"held-out {kind}: {r['n']} questions, right drafts {r['right_drafts']}, example copies {r['example_copies']} "
+                  f"(first drafts {r['first_drafts_copied']}), "
                   f"answered {r['answered']} ({r['coverage_of_answerable']} of the answerable), wrong {r['wrong']} "
                   f"(risk {r['risk']}), AUROC {r['auroc']}, ECE {r['ece']}")
     cal.save(Path(a.out))
