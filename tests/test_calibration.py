@@ -219,3 +219,21 @@ def test_the_per_kind_report_counts_what_ragqa_would_give_on_each_kind():
     assert report["not_in_corpus"]["answered"] == 0
     together = report["certified kinds together"]
     assert together["n"] == 4 and together["answered"] == 3 and together["risk"] == 0.0 and together["coverage_of_answerable"] == 1.0
+
+
+def test_the_per_target_report_gives_each_certified_threshold_its_held_out_answers_and_risk():
+    """tools/fit_calibration.py: at each target's certified threshold (the README's "certified
+    at 0.10 / 0.20"), the answers ragqa would give on held-out rows of the certified kinds."""
+    from tools.fit_calibration import per_target
+
+    cal = C.fit([{"retrieval_top": v} for v in (0.1, 0.9)], [False, True], [], [], target_risk=0.2, delta=0.1,
+                names=("retrieval_top",))
+    cal.thresholds = {"0.1": 1.01, "0.2": 0.0}
+    ok = {"n_citations": 1, "grounding": 1.0, "retrieval_top": 0.9}
+    rows = ([{"kind": "answerable", "answerable": True, "right": True, "signals": ok}] * 3
+            + [{"kind": "answerable", "answerable": True, "right": False, "signals": ok}]
+            + [{"kind": "answerable", "answerable": True, "right": True, "signals": {**ok, "grounding": 0.0}}]
+            + [{"kind": "squad_adversarial", "answerable": False, "right": False, "signals": ok}] * 5)
+    report = per_target(cal, rows, min_relevance=0.25, certified=("answerable",))
+    assert report["0.1"] == {"threshold": None}
+    assert report["0.2"] == {"threshold": 0.0, "answered": 4, "coverage_of_answerable": 0.8, "risk": 0.25}

@@ -70,13 +70,33 @@ KIND_WORDS = {
 EVERYDAY = ("answerable", "not_in_corpus")
 
 
-def decided(cal: C.Calibration, rows: list[dict], min_relevance: float) -> list[bool]:
+def decided(cal: C.Calibration, rows: list[dict], min_relevance: float, threshold: float | None = None) -> list[bool]:
     """Whether ragqa gives each row's draft: retrieval found something relevant, the hard
-    checks pass, and the calibrated confidence reaches the certified threshold."""
+    checks pass, and the calibrated confidence reaches the certified threshold (or `threshold`)."""
     from ragqa.answer.policy import before_generation
 
+    at = cal.threshold if threshold is None else threshold
     return [before_generation(r["signals"], min_relevance) is None and C.passes_checks(r["signals"], MIN_GROUNDING)
-            and cal.probability(r["signals"]) >= cal.threshold for r in rows]
+            and cal.probability(r["signals"]) >= at for r in rows]
+
+
+def per_target(cal: C.Calibration, rows: list[dict], min_relevance: float, certified: tuple[str, ...]) -> dict[str, dict]:
+    """On rows the fit never saw, of the certified kinds: at each target risk's certified
+    threshold (the file's `thresholds`), the answers given, the share of answerable
+    questions answered and the realized risk; None where that target certified nothing."""
+    rows = [r for r in rows if r["kind"] in certified]
+    n_answerable = sum(r["answerable"] for r in rows)
+    out: dict[str, dict] = {}
+    for target, threshold in sorted(cal.thresholds.items(), key=lambda kv: float(kv[0])):
+        if threshold > 1:
+            out[target] = {"threshold": None}
+            continue
+        given = [r for r, yes in zip(rows, decided(cal, rows, min_relevance, threshold)) if yes]
+        wrong = sum(not r["right"] for r in given)
+        out[target] = {"threshold": threshold, "answered": len(given),
+                       "coverage_of_answerable": round(sum(r["answerable"] for r in given) / n_answerable, 4),
+                       "risk": round(wrong / len(given), 4) if given else None}
+    return out
 
 
 def copies_an_example(draft: str) -> bool:
@@ -159,7 +179,8 @@ def main() -> None:
     cal.fitted["target_choice"] = {"targets": table, "min_coverage_answerable": MIN_COVERAGE, "chosen": target}
     if a.heldout:
         report = per_kind(cal, load_rows(a.heldout), Settings.min_relevance, kinds)
-        cal.fitted["heldout"] = {"questions": a.heldout_says, "by_kind": report}
+        cal.fitted["heldout"] = {"questions": a.heldout_says, "by_kind": report,
+                                 "by_target": per_target(cal, load_rows(a.heldout), Settings.min_relevance, kinds)}
         for kind, r in report.items():
             print(f"held-out {kind}: {r['n']} questions, right drafts {r['right_drafts']}, example copies {r['example_copies']} "
                   f"(first drafts {r['first_drafts_copied']}), "
