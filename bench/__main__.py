@@ -30,7 +30,7 @@ class Bench:
         """Why it cannot run here, or None."""
         if self.name in ("bench_embed", "bench_peer") and not (SHARED / "squad2").is_dir():
             return f"needs the labelled data in {SHARED}"
-        if self.name in ("bench_prompt", "bench_followup") and not SQUAD_INDEX.is_dir():
+        if self.name in ("bench_prompt", "bench_followup", "bench_example_copies") and not SQUAD_INDEX.is_dir():
             return f"needs {SQUAD_INDEX.relative_to(ROOT)} (`ragqa ingest corpora/squad2/corpus --index indexes/squad2`)"
         return None
 
@@ -39,6 +39,7 @@ BENCHES = (
     Bench("bench_core", "ingest and ask against raw sentence-transformers and raw llama.cpp"),
     Bench("bench_cold_ask", "a cold `ragqa ask` with and without the saved prompt prefix, against a warm one"),
     Bench("bench_sentence_check", "the sentence check's cost: warm asks with it off and on, side by side"),
+    Bench("bench_example_copies", "the copy guard's cost where it acts: the first draft alone against both drafts"),
     Bench("bench_service", "HTTP against in-process asks; ingest by workers against one process"),
     Bench("bench_prompt", "prompt budget (top_k, context tokens) against answer quality", ("100",)),
     Bench("bench_followup", "follow-ups rewritten to stand alone, per reader: kept, inventing, recall@5"),
