@@ -6,7 +6,7 @@ while they could still become one."""
 from __future__ import annotations
 
 from ragqa import RAG
-from ragqa.answer.prompts import copies_example, may_become_example_answer
+from ragqa.answer.prompts import copies_example, copyable_answers, may_become_example_answer
 from ragqa.testing import HashEmbedder, ScriptedGenerator, parse_sources
 
 COPY = "the Ptolemaic Kingdom [1]"
@@ -50,13 +50,15 @@ def test_a_copied_example_answer_is_drafted_again_as_a_span_of_the_sources_and_n
     assert gen.checked and all(m[-2]["content"] == answer.draft for m in gen.checked)  # the check reads the second
 
 
-def test_an_example_answer_that_the_sources_hold_is_an_answer(tmp_path, docs):
+def test_an_example_answer_that_the_sources_hold_is_an_answer_streamed_as_it_comes(tmp_path, docs):
     gen = ScriptedGenerator(COPY)
     with RAG(tmp_path / "index", embedder=HashEmbedder(), generator=gen, min_relevance=0.1, top_k=1) as rag:
         rag.ingest([docs])
-        answer = rag.ask("Who built the Pharos of Alexandria lighthouse?", log=False)
+        *pieces, answer = rag.stream("Who built the Pharos of Alexandria lighthouse?", log=False)
     assert "Ptolemaic" in answer.sources[0].chunk.text
     assert len(gen.calls) == 1 and answer.draft == COPY and "example_copied" not in answer.signals
+    # it cannot be a copy, so it holds nothing back ("the" alone could still begin "the 1825")
+    assert pieces == ["the Ptolemaic ", "Kingdom ", "[1]"]
 
 
 def test_streaming_holds_back_only_while_the_draft_could_become_an_example_answer(tmp_path, docs):
@@ -79,3 +81,7 @@ def test_what_counts_as_a_copy():
         assert may_become_example_answer(start), start
     for start in ("Paris", "1826", "the town", "1825 [1] and"):
         assert not may_become_example_answer(start), start
+    # only the answers the sources do not hold can be copies, and only they hold a draft back
+    copyable = copyable_answers(["Thomas Savery patented a pump in 1698."])
+    assert "thomas savery" not in copyable and "ptolemaic kingdom" in copyable
+    assert not may_become_example_answer("Thomas", copyable) and may_become_example_answer("the Pto", copyable)

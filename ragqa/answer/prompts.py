@@ -58,7 +58,6 @@ def _examples() -> list[dict[str, str]]:
 _MARKER_OR_PART = re.compile(r"\[[^\]]*\]?")
 _SHOWN_ANSWERS = (*(a for *_, a in EXAMPLES), DEFAULT_SYSTEM_PROMPT.rpartition("like: ")[2])  # and the format's
 _EXAMPLE_ANSWERS = tuple(normalize_answer(_MARKER_OR_PART.sub(" ", a)) for a in _SHOWN_ANSWERS)
-_EXAMPLE_STARTS = tuple(f"{article}{a}" for a in _EXAMPLE_ANSWERS for article in ("", "the ", "a ", "an "))
 
 
 def _lower_words(text: str) -> str:
@@ -66,19 +65,24 @@ def _lower_words(text: str) -> str:
     return " ".join("".join(ch for ch in text if ch not in string.punctuation).split())
 
 
-def may_become_example_answer(partial: str) -> bool:
-    """Whether a draft that begins so could still end as a worked example's answer."""
+def copyable_answers(source_texts: Sequence[str]) -> tuple[str, ...]:
+    """The examples' answers (normalized) that none of these sources holds: a draft equal to
+    one of them can only be a copy."""
+    held = f" {normalize_answer(' '.join(source_texts))} "
+    return tuple(a for a in _EXAMPLE_ANSWERS if f" {a} " not in held)
+
+
+def may_become_example_answer(partial: str, copyable: Sequence[str] = _EXAMPLE_ANSWERS) -> bool:
+    """Whether a draft that begins so could still end as one of the `copyable` answers."""
     start = _lower_words(partial)
-    return any(a.startswith(start) for a in _EXAMPLE_STARTS)
+    return any(f"{article}{a}".startswith(start) for a in copyable for article in ("", "the ", "a ", "an "))
 
 
 def copies_example(draft: str, source_texts: Sequence[str]) -> bool:
     """The draft is the answer of a worked example (or of the default system prompt's format,
     "Thomas Savery [2]") that none of its sources holds."""
     answer = normalize_answer(_MARKER_OR_PART.sub(" ", draft))
-    if not answer or answer not in _EXAMPLE_ANSWERS:
-        return False
-    return f" {answer} " not in f" {normalize_answer(' '.join(source_texts))} "
+    return bool(answer) and answer in copyable_answers(source_texts)
 
 
 def _answer_messages(question: str, sources: Sequence[tuple[str, str]], system_prompt: str) -> list[dict[str, str]]:

@@ -32,6 +32,7 @@ from .prompts import (
     check_messages,
     content_free_check_messages,
     copies_example,
+    copyable_answers,
     may_become_example_answer,
     sentence_check_messages,
 )
@@ -135,16 +136,17 @@ class Answering:
                                 top_k=s.top_k_sampling, seed=s.seed, grammar=grammar,
                                 candidates=tuple(span_candidates(a.question, texts)) if extractive else ())
         pieces: list[str] = []
-        held = not extractive  # pieces not yet shown
+        copyable = () if extractive else copyable_answers(texts)
+        held = bool(copyable)  # pieces not yet shown
         for piece in self.generator.chat(answer_messages(a.question, a.hits, s.system_prompt), params):
             pieces.append(piece)
-            if held and not may_become_example_answer("".join(pieces)):
+            if held and not may_become_example_answer("".join(pieces), copyable):
                 held = False
                 yield "".join(pieces)
             elif not held:
                 yield piece
         draft = "".join(pieces).strip()
-        if not extractive and copies_example(draft, texts):
+        if copyable and copies_example(draft, texts):
             a.signals["example_copied"] = draft
             yield from self.generate(a, extractive=True)
             return
