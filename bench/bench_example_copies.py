@@ -70,14 +70,10 @@ def main() -> None:
 
 def _first(steps, att) -> list[str]:
     """The first draft as the guard's first pass makes it: the answer prompt, free text."""
-    from ragqa.answer.grammar import citation_grammar
     from ragqa.answer.prompts import answer_messages
-    from ragqa.models.generator import SamplingParams
 
-    s = steps.settings
-    params = SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k_sampling,
-                            seed=s.seed, grammar=citation_grammar(len(att.hits)) if s.cite_grammar else None)
-    return list(steps.generator.chat(answer_messages(att.question, att.hits, s.system_prompt), params))
+    messages = answer_messages(att.question, att.hits, steps.settings.system_prompt)
+    return list(steps.generator.chat(messages, steps.sampling(att, extractive=False)))
 
 
 if __name__ == "__main__":

@@ -71,12 +71,12 @@ def test_streaming_holds_back_only_while_the_draft_could_become_an_example_answe
 
 
 def test_what_counts_as_a_copy():
-    assert copies_example("The Ptolemaic Kingdom [2].", ["Egypt was ruled from Alexandria."])
-    assert copies_example("1825 [1]", ["The Suez Canal opened in 1869."])
-    assert copies_example("Thomas Savery [1]", ["x"])  # the default system prompt's own example
-    assert not copies_example("1825 [1]", ["The Erie Canal was completed in 1825."])  # the source holds it
-    assert not copies_example("18250 [1]", ["x"]) and not copies_example("", ["x"])
-    assert not copies_example("Nicolosi, a town on Etna [1]", ["x"])
+    assert copies_example("The Ptolemaic Kingdom [2].", copyable_answers(["Egypt was ruled from Alexandria."]))
+    assert copies_example("1825 [1]", copyable_answers(["The Suez Canal opened in 1869."]))
+    assert copies_example("Thomas Savery [1]", copyable_answers(["x"]))  # the default system prompt's own example
+    assert not copies_example("1825 [1]", copyable_answers(["The Erie Canal was completed in 1825."]))  # the source holds it
+    assert not copies_example("18250 [1]", copyable_answers(["x"])) and not copies_example("", copyable_answers(["x"]))
+    assert not copies_example("Nicolosi, a town on Etna [1]", copyable_answers(["x"]))
     for start in ("", "the", "The Ptol", "18", "1825 [", "Nicolosi [1"):
         assert may_become_example_answer(start), start
     for start in ("Paris", "1826", "the town", "1825 [1] and"):

@@ -24,6 +24,7 @@ def main() -> None:
     from ragqa.answer.citations import check as check_citations
     from ragqa.answer.policy import before_generation, hard_check
     from ragqa.answer.steps import Answering, Attempt
+    from ragqa.evaluation.run import load_rows
     from ragqa.rag import RAG
     from ragqa.settings import Settings
     from ragqa.types import Filters
@@ -32,7 +33,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0)
     a = ap.parse_args()
     where = row_files.drafted_on(a.index_for)
-    rows = row_files.read(a.rows)
+    rows = load_rows(a.rows)
     if a.limit:
         rows = rows[: a.limit]
     rags: dict[str, tuple[RAG, Answering]] = {}

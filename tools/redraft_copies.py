@@ -1,6 +1,6 @@
 """Bring calibration rows drafted before the example-copy guard (ragqa.answer.steps.
 Answering.generate: a draft that is a worked example's answer its sources do not hold is
-drafted again without the examples) up to the pipeline as it is now, instead of drafting
+drafted again as a verbatim span of them) up to the pipeline as it is now, instead of drafting
 every question again: only the rows whose draft is such a copy can differ, and those
 questions are asked again, the whole pipeline, as `ragqa calibrate` asks them. `--verify N`
 asks N other rows again too and compares draft and signals, to show that the rest of the
@@ -47,7 +47,7 @@ def differences(old: dict, new: dict) -> list[str]:
 
 def main() -> None:
     from ragqa.answer.policy import before_generation, hard_check
-    from ragqa.evaluation.run import collect
+    from ragqa.evaluation.run import collect, load_rows
     from ragqa.rag import RAG
     from ragqa.settings import Settings
 
@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--verify", type=int, default=0, help="ask this many other rows again and compare")
     a = ap.parse_args()
     where = row_files.drafted_on(a.index_for)
-    rows = row_files.read(a.rows)
+    rows = load_rows(a.rows)
     copies = [i for i, r in enumerate(rows) if copies_an_example(r.get("draft") or "")]
     others = [i for i in range(len(rows)) if i not in set(copies) and rows[i].get("draft")]
     checks = random.Random(0).sample(others, min(a.verify, len(others)))

@@ -1,5 +1,6 @@
 """What the tools that rework `ragqa calibrate` rows share: their arguments (the rows, where
-the reworked rows go, the reader, the index each row was drafted on) and reading them."""
+the reworked rows go, the reader, the index each row was drafted on); the rows themselves
+are read by ragqa.evaluation.run.load_rows."""
 
 from __future__ import annotations
 
@@ -27,7 +28,3 @@ def drafted_on(index_for: list[str]) -> dict[str, str]:
         for line in Path(answers).read_text(encoding="utf-8").splitlines():
             where[json.loads(line)["id"]] = index
     return where
-
-
-def read(path: str) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -78,11 +78,11 @@ def may_become_example_answer(partial: str, copyable: Sequence[str] = _EXAMPLE_A
     return any(f"{article}{a}".startswith(start) for a in copyable for article in ("", "the ", "a ", "an "))
 
 
-def copies_example(draft: str, source_texts: Sequence[str]) -> bool:
+def copies_example(draft: str, copyable: Sequence[str]) -> bool:
     """The draft is the answer of a worked example (or of the default system prompt's format,
-    "Thomas Savery [2]") that none of its sources holds."""
+    "Thomas Savery [2]") that its sources do not hold: one of `copyable_answers(sources)`."""
     answer = normalize_answer(_MARKER_OR_PART.sub(" ", draft))
-    return bool(answer) and answer in copyable_answers(source_texts)
+    return bool(answer) and answer in copyable
 
 
 def _answer_messages(question: str, sources: Sequence[tuple[str, str]], system_prompt: str) -> list[dict[str, str]]:

@@ -119,6 +119,20 @@ class Answering:
         a.signals["context_tokens"] = sum(generator.count_tokens(h.chunk.text) for h in a.hits)
         a.mark("context")
 
+    def sampling(self, a: Attempt, extractive: bool) -> SamplingParams:
+        """How the draft is decoded: free text ending in a citation (the citation grammar,
+        when set), or a verbatim span of one source (the span grammar)."""
+        s = self.settings
+        texts = [h.chunk.text for h in a.hits]
+        grammar: str | None
+        if extractive:
+            grammar = span_grammar(texts, question=a.question)
+        else:
+            grammar = citation_grammar(len(a.hits)) if s.cite_grammar else None
+        return SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
+                              top_k=s.top_k_sampling, seed=s.seed, grammar=grammar,
+                              candidates=tuple(span_candidates(a.question, texts)) if extractive else ())
+
     def generate(self, a: Attempt, extractive: bool | None = None) -> Iterator[str]:
         """Stream the draft. A draft that is a worked example's answer its sources do not
         hold is not shown: the first pieces wait while they could still become one, and
@@ -126,17 +140,9 @@ class Answering:
         the sources, which cannot be a copy (prompts.copies_example)."""
         s = self.settings
         extractive = bool(s.extractive) if extractive is None else extractive
-        texts = [h.chunk.text for h in a.hits]
-        grammar: str | None
-        if extractive:
-            grammar = span_grammar(texts, question=a.question)
-        else:
-            grammar = citation_grammar(len(a.hits)) if s.cite_grammar else None
-        params = SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
-                                top_k=s.top_k_sampling, seed=s.seed, grammar=grammar,
-                                candidates=tuple(span_candidates(a.question, texts)) if extractive else ())
+        params = self.sampling(a, extractive)
         pieces: list[str] = []
-        copyable = () if extractive else copyable_answers(texts)
+        copyable = () if extractive else copyable_answers([h.chunk.text for h in a.hits])
         held = bool(copyable)  # pieces not yet shown
         for piece in self.generator.chat(answer_messages(a.question, a.hits, s.system_prompt), params):
             pieces.append(piece)
@@ -146,7 +152,7 @@ class Answering:
             elif not held:
                 yield piece
         draft = "".join(pieces).strip()
-        if copyable and copies_example(draft, texts):
+        if copyable and copies_example(draft, copyable):
             a.signals["example_copied"] = draft
             yield from self.generate(a, extractive=True)
             return
